@@ -1,0 +1,102 @@
+//! `POST /v1/matches`: real-time checks of one or many identifiers.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::extract::{RequestId, parse_json};
+use super::problem::{ApiError, ProblemBody};
+use super::{AppState, IdentifierInput, audit_row};
+use crate::clock::from_millis;
+use crate::identifiers::IdentifierKind;
+use crate::matching::{Purpose, find_flags};
+use crate::members::{Caller, Scope};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRequest {
+    pub purpose: Purpose,
+    pub identifiers: Vec<IdentifierInput>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchResponse {
+    pub results: Vec<MatchResult>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchResult {
+    pub kind: IdentifierKind,
+    pub flagged: bool,
+    pub flags: Vec<MatchedFlag>,
+}
+
+/// A flag as other members see it: never who placed it or why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchedFlag {
+    pub kind: String,
+    pub since: String,
+    pub expires: String,
+    /// Always `verify_identity`: a flag means verify out of band, not reject.
+    pub advice: &'static str,
+}
+
+#[utoipa::path(post, path = "/v1/matches", request_body = MatchRequest,
+    responses((status = 200, body = MatchResponse), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = ["matches:read"])))]
+pub async fn run(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<MatchResponse>, ApiError> {
+    caller.require(Scope::MatchesRead)?;
+    let req: MatchRequest = parse_json(&headers, &body)?;
+    let max = state.settings.max_match_identifiers;
+    if req.identifiers.is_empty() || req.identifiers.len() > max {
+        return Err(ApiError::invalid(
+            "identifiers",
+            format!("send between 1 and {max} identifiers"),
+        ));
+    }
+    let now = state.clock.now();
+    let normalised = req
+        .identifiers
+        .iter()
+        .enumerate()
+        .map(|(i, id)| id.normalise(&format!("identifiers[{i}]"), now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let hits = find_flags(&state.store, &state.pseudonymiser, &normalised, now).await?;
+    let purpose = Some(req.purpose.as_str());
+    let entries = hits
+        .iter()
+        .map(|h| {
+            let outcome = if h.flags.is_empty() { "clear" } else { "flagged" };
+            audit_row(&caller, now, "match", purpose, Some(h.token), outcome, &request_id)
+        })
+        .collect();
+    // The answer leaves only after its audit entries are durable.
+    state.audit.record(entries).await?;
+    let results = hits
+        .into_iter()
+        .map(|h| MatchResult {
+            kind: h.kind,
+            flagged: !h.flags.is_empty(),
+            flags: h
+                .flags
+                .iter()
+                .map(|f| MatchedFlag {
+                    kind: f.kind.clone(),
+                    since: from_millis(f.created_at).to_rfc3339(),
+                    expires: from_millis(f.expires_at).to_rfc3339(),
+                    advice: "verify_identity",
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(MatchResponse { results }))
+}

@@ -1,0 +1,165 @@
+//! The member-facing HTTP API. Handlers are thin: parse, call the domain, audit, answer.
+
+mod extract;
+mod flags;
+mod health;
+mod matches;
+mod openapi;
+mod problem;
+mod ratelimit;
+
+pub use openapi::ApiDoc;
+pub use problem::{ApiError, ProblemBody};
+pub use ratelimit::RateLimits;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::ToSchema;
+
+use crate::audit::AuditSink;
+use crate::clock::{Clock, to_millis};
+use crate::identifiers::{IdentifierKind, Normalised, normalise};
+use crate::members::Caller;
+use crate::pseudonym::{Pseudonymiser, Token};
+use crate::store::{AuditRow, Store};
+
+/// Tunables the handlers need, copied out of the validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_match_identifiers: usize,
+    pub request_timeout: Duration,
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub audit: AuditSink,
+    pub pseudonymiser: Arc<Pseudonymiser>,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Arc<RateLimits>,
+    pub settings: Arc<Settings>,
+}
+
+/// An identifier as sent on the wire: `{"kind": "se_personal_number", "value": "…"}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifierInput {
+    pub kind: IdentifierKind,
+    pub value: String,
+}
+
+impl std::fmt::Debug for IdentifierInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IdentifierInput({}, <redacted>)", self.kind.as_str())
+    }
+}
+
+impl IdentifierInput {
+    /// Validates at the edge; `at` is the JSON path used in the error.
+    pub fn normalise(&self, at: &str, now: DateTime<Utc>) -> Result<Normalised, ApiError> {
+        normalise(self.kind, &self.value, now.date_naive())
+            .map_err(|e| ApiError::invalid(format!("{at}.value"), format!("invalid {}: {e}", self.kind.as_str())))
+    }
+}
+
+pub(crate) fn audit_row(
+    caller: &Caller,
+    now: DateTime<Utc>,
+    action: &str,
+    purpose: Option<&str>,
+    subject: Option<Token>,
+    outcome: &str,
+    request_id: &str,
+) -> AuditRow {
+    AuditRow {
+        at: to_millis(now),
+        member_id: Some(caller.member.id),
+        key_id: Some(caller.key_id.clone()),
+        action: action.to_string(),
+        purpose: purpose.map(str::to_string),
+        subject_token: subject.map(|t| t.bytes.to_vec()),
+        key_version: subject.map(|t| t.version),
+        outcome: outcome.to_string(),
+        request_id: request_id.to_string(),
+    }
+}
+
+/// The whole HTTP application; `serve` and the tests both use exactly this.
+pub fn router(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let body_limit = state.settings.body_limit_bytes;
+    Router::new()
+        .route("/v1/flags", post(flags::place))
+        .route("/v1/flags/{id}", get(flags::get))
+        .route("/v1/flags/{id}/lift", post(flags::lift))
+        .route("/v1/matches", post(matches::run))
+        .route("/v1/openapi.json", get(openapi::serve))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    // Keyed by the matched route template, never the raw path.
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", MatchedPath::as_str);
+                    let request_id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), route, request_id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} is not allowed on this resource", req.method()))
+}
+
+/// Bounds every request. Body-size rejections from axum are re-shaped here too, so
+/// every error leaves as problem+json.
+async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.settings.request_timeout, next.run(req)).await {
+        Ok(resp) if resp.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge(state.settings.body_limit_bytes).into_response()
+        }
+        Ok(resp) => resp,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}

@@ -1,0 +1,57 @@
+//! Per-member rate limits.
+//!
+//! Quotas differ per member and live in the database, set from the CLI. tower_governor's
+//! layer applies one quota to every key, so we use the engine underneath it (`governor`)
+//! directly: one GCRA limiter per member, rebuilt when its stored quota changes.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use super::problem::ApiError;
+use crate::store::MemberRow;
+
+#[derive(Default)]
+pub struct RateLimits {
+    by_member: Mutex<HashMap<i64, (i64, i64, Arc<DefaultDirectRateLimiter>)>>,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RateLimits")
+    }
+}
+
+impl RateLimits {
+    pub fn check(&self, member: &MemberRow) -> Result<(), ApiError> {
+        let limiter = self.limiter(member);
+        limiter.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::RateLimited {
+                // Retry-After is whole seconds; round up so clients never retry early.
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+
+    fn limiter(&self, member: &MemberRow) -> Arc<DefaultDirectRateLimiter> {
+        let mut map = self.by_member.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((rate, burst, l)) = map.get(&member.id) {
+            if (*rate, *burst) == (member.rate_per_second, member.burst) {
+                return Arc::clone(l);
+            }
+        }
+        let rate = clamp(member.rate_per_second);
+        let burst = clamp(member.burst);
+        let limiter = Arc::new(RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)));
+        map.insert(member.id, (member.rate_per_second, member.burst, Arc::clone(&limiter)));
+        limiter
+    }
+}
+
+fn clamp(v: i64) -> NonZeroU32 {
+    NonZeroU32::new(u32::try_from(v.max(1)).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
+}

@@ -1,0 +1,263 @@
+//! The operator's command line. `anyhow` lives here and at start-up only.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, SystemClock, from_millis, to_millis};
+use crate::config::{Config, Overrides};
+use crate::hub::{Hub, open_store, serve};
+use crate::members::{issue_key, parse_scopes};
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(name = "fraudhub", version, about = "Fraud intelligence sharing hub")]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// `sqlite:` or `postgres:` URL (also FRAUDHUB_DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Data directory for the embedded SQLite database and development keys.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the hub.
+    Serve {
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Admit, list and suspend members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Issue, list and revoke API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MemberCommand {
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Sustained requests per second allowed for this member.
+        #[arg(long, requires = "burst")]
+        rate: Option<u32>,
+        #[arg(long, requires = "rate")]
+        burst: Option<u32>,
+    },
+    List,
+    Suspend { id: i64 },
+    /// Re-admit a suspended member.
+    Reinstate { id: i64 },
+    /// Change a member's rate limit.
+    Quota {
+        id: i64,
+        #[arg(long)]
+        rate: u32,
+        #[arg(long)]
+        burst: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    Issue {
+        #[arg(long)]
+        member: i64,
+        /// Comma-separated: flags:write, matches:read, audit:read.
+        #[arg(long)]
+        scopes: String,
+    },
+    List {
+        #[arg(long)]
+        member: i64,
+    },
+    Revoke { key_id: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("FRAUDHUB_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("FRAUDHUB_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => *listen,
+        _ => None,
+    };
+    let config = Config::load(
+        cli.global.config.as_deref(),
+        Overrides {
+            listen,
+            database_url: cli.global.database_url.clone(),
+            data_dir: cli.global.data_dir.clone(),
+        },
+    )?;
+    let clock = SystemClock;
+    match cli.command {
+        Command::Serve { .. } => run_serve(config).await,
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            store.migrate().await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Member(cmd) => member(cmd, &admin_store(&config).await?, &config, clock.now()).await,
+        Command::Key(cmd) => key(cmd, &admin_store(&config).await?, clock.now()).await,
+    }
+}
+
+async fn run_serve(config: Config) -> anyhow::Result<()> {
+    if config.database_url.is_none() {
+        tracing::warn!(data_dir = %config.data_dir.display(), "using the embedded SQLite database (development default)");
+    }
+    let hub = Hub::open(&config, Arc::new(SystemClock)).await.context("starting the hub")?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "fraudhub listening");
+    serve(listener, hub, shutdown_signal()).await?;
+    tracing::info!("fraudhub stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested: draining requests and flushing the audit log");
+}
+
+async fn admin_store(config: &Config) -> anyhow::Result<Store> {
+    let store = open_store(config).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn member(cmd: MemberCommand, store: &Store, config: &Config, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+    match cmd {
+        MemberCommand::Add { name, display_name, rate, burst } => {
+            if name.trim().is_empty() || name.len() > 64 {
+                bail!("--name must be 1 to 64 characters");
+            }
+            let display = display_name.unwrap_or_else(|| name.clone());
+            let rate = rate.unwrap_or(config.default_rate_per_second);
+            let burst = burst.unwrap_or(config.default_burst);
+            if rate == 0 || burst == 0 {
+                bail!("--rate and --burst must be positive");
+            }
+            let m = store
+                .insert_member(name.trim(), &display, rate.into(), burst.into(), to_millis(now))
+                .await?;
+            println!("member {} added: {} ({}), {} req/s, burst {}", m.id, m.name, m.display_name, m.rate_per_second, m.burst);
+        }
+        MemberCommand::List => {
+            println!("{:>4}  {:<24} {:<10} {:>8} {:>6}  display name", "id", "name", "status", "rate/s", "burst");
+            for m in store.list_members().await? {
+                println!("{:>4}  {:<24} {:<10} {:>8} {:>6}  {}", m.id, m.name, m.status, m.rate_per_second, m.burst, m.display_name);
+            }
+        }
+        MemberCommand::Suspend { id } => {
+            store.set_member_status(id, "suspended").await.with_context(|| format!("member {id}"))?;
+            println!("member {id} suspended: its keys now get 403");
+        }
+        MemberCommand::Reinstate { id } => {
+            store.set_member_status(id, "active").await.with_context(|| format!("member {id}"))?;
+            println!("member {id} reinstated");
+        }
+        MemberCommand::Quota { id, rate, burst } => {
+            if rate == 0 || burst == 0 {
+                bail!("--rate and --burst must be positive");
+            }
+            store.set_member_quota(id, rate.into(), burst.into()).await.with_context(|| format!("member {id}"))?;
+            println!("member {id}: {rate} req/s, burst {burst}");
+        }
+    }
+    Ok(())
+}
+
+async fn key(cmd: KeyCommand, store: &Store, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+    match cmd {
+        KeyCommand::Issue { member, scopes } => {
+            let scopes = parse_scopes(&scopes).map_err(anyhow::Error::msg)?;
+            let issued = issue_key(store, member, &scopes, to_millis(now))
+                .await
+                .with_context(|| format!("member {member}"))?;
+            eprintln!("key {} issued; it is shown once and cannot be recovered:", issued.key_id);
+            println!("{}", issued.token);
+        }
+        KeyCommand::List { member } => {
+            println!("{:<18} {:<40} {:<26} revoked", "key id", "scopes", "created");
+            for k in store.list_api_keys(member).await? {
+                let revoked = k.revoked_at.map(|t| from_millis(t).to_rfc3339()).unwrap_or_else(|| "-".into());
+                println!("{:<18} {:<40} {:<26} {}", k.id, k.scopes, from_millis(k.created_at).to_rfc3339(), revoked);
+            }
+        }
+        KeyCommand::Revoke { key_id } => {
+            store.revoke_api_key(&key_id, to_millis(now)).await.with_context(|| format!("key {key_id}"))?;
+            println!("key {key_id} revoked");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `FRAUDHUB_*`
+//! environment variables, then command-line flags. Validated once at start-up.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A string that never shows up in logs or `{:?}` output.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `sqlite:` or `postgres:` URL. Unset means SQLite under `data_dir`.
+    pub database_url: Option<Secret>,
+    pub data_dir: PathBuf,
+    /// File holding the 64-hex-character master key.
+    pub master_key_file: Option<PathBuf>,
+    /// The master key itself, normally only from `FRAUDHUB_MASTER_KEY`.
+    pub master_key: Option<Secret>,
+    pub master_key_version: i64,
+    /// Refuse development defaults (generated keys, implicit SQLite, BankID simulator).
+    pub production: bool,
+    pub max_match_identifiers: usize,
+    pub request_timeout_ms: u64,
+    pub body_limit_bytes: usize,
+    pub db_max_connections: u32,
+    /// Upper bound of audit entries committed in one transaction (group commit).
+    pub audit_batch_max: usize,
+    pub default_rate_per_second: u32,
+    pub default_burst: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            data_dir: PathBuf::from("fraudhub-data"),
+            master_key_file: None,
+            master_key: None,
+            master_key_version: 1,
+            production: false,
+            max_match_identifiers: 100,
+            request_timeout_ms: 10_000,
+            body_limit_bytes: 256 * 1024,
+            db_max_connections: 16,
+            audit_batch_max: 2048,
+            default_rate_per_second: 200,
+            default_burst: 400,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers in charge.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("FRAUDHUB_"))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.to_string(),
+            })
+        };
+        if let Some(url) = &self.database_url {
+            let u = url.expose();
+            if !(u.starts_with("sqlite:") || u.starts_with("postgres:") || u.starts_with("postgresql:")) {
+                return invalid("database_url", "must start with sqlite: or postgres:");
+            }
+        }
+        if !(1..=10_000).contains(&self.max_match_identifiers) {
+            return invalid("max_match_identifiers", "must be between 1 and 10000");
+        }
+        if self.request_timeout_ms == 0 || self.body_limit_bytes < 1024 {
+            return invalid("request_timeout_ms", "timeout must be > 0 and body limit >= 1024");
+        }
+        if self.db_max_connections == 0 || self.audit_batch_max == 0 {
+            return invalid("db_max_connections", "pool size and audit batch must be > 0");
+        }
+        if self.default_rate_per_second == 0 || self.default_burst == 0 {
+            return invalid("default_rate_per_second", "rate and burst must be > 0");
+        }
+        if self.production {
+            if self.database_url.is_none() {
+                return invalid("database_url", "production requires an explicit database URL");
+            }
+            if self.master_key.is_none() && self.master_key_file.is_none() {
+                return invalid(
+                    "master_key_file",
+                    "production refuses the generated development master key",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, or SQLite under the data dir.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_string(),
+            None => format!("sqlite:{}?mode=rwc", self.data_dir.join("fraudhub.db").display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let c = Config {
+            database_url: Some(Secret::new("postgres://u:hunter2@db/fh")),
+            master_key: Some(Secret::new("00".repeat(32))),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains(&"00".repeat(32)));
+    }
+
+    #[test]
+    fn production_refuses_development_defaults() {
+        let c = Config {
+            production: true,
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,144 @@
+//! Flag domain rules: kinds, who may place them, how long they last.
+//!
+//! A flag means "verify, don't reject": matches report it with the advice
+//! `verify_identity`, never with the identity of the member that placed it.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagKind {
+    /// Placed by the person after BankID login.
+    Consumer,
+    /// Placed by a member on a victim's behalf, with a consent reference.
+    IdentityTheft,
+    /// Backed by a police report reference, which allows a longer duration.
+    PoliceReport,
+}
+
+impl FlagKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Consumer => "consumer",
+            Self::IdentityTheft => "identity_theft",
+            Self::PoliceReport => "police_report",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Consumer, Self::IdentityTheft, Self::PoliceReport]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+pub const DEFAULT_DAYS: i64 = 365;
+/// Durations a flag may have without a police report (30 days, 1 year, 2 years).
+pub const STANDARD_DAYS: [i64; 3] = [30, 365, 730];
+/// With a police report reference a flag may last up to five years.
+pub const MAX_POLICE_REPORT_DAYS: i64 = 5 * 365 + 1;
+
+/// A rule violation, naming the request field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FlagRuleError {
+    pub field: &'static str,
+    pub reason: &'static str,
+}
+
+fn rule(field: &'static str, reason: &'static str) -> FlagRuleError {
+    FlagRuleError { field, reason }
+}
+
+/// Validates the member-supplied parts of a new flag and returns its expiry.
+pub fn check_member_flag(
+    kind: FlagKind,
+    consent_reference: Option<&str>,
+    police_report_reference: Option<&str>,
+    duration_days: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, FlagRuleError> {
+    if kind == FlagKind::Consumer {
+        return Err(rule(
+            "kind",
+            "consumer flags are placed by the person after BankID login",
+        ));
+    }
+    match consent_reference.map(str::trim) {
+        Some(c) if !c.is_empty() && c.len() <= 128 => {}
+        _ => return Err(rule("consent_reference", "a consent reference of 1 to 128 characters is required")),
+    }
+    if let Some(p) = police_report_reference {
+        if !is_police_report_reference(p) {
+            return Err(rule(
+                "police_report_reference",
+                "expected a Swedish police report number such as 5000-K123456-24",
+            ));
+        }
+    } else if kind == FlagKind::PoliceReport {
+        return Err(rule(
+            "police_report_reference",
+            "a police_report flag requires a police report reference",
+        ));
+    }
+    let days = duration_days.unwrap_or(DEFAULT_DAYS);
+    let allowed = STANDARD_DAYS.contains(&days)
+        || (police_report_reference.is_some() && (1..=MAX_POLICE_REPORT_DAYS).contains(&days));
+    if !allowed {
+        return Err(rule(
+            "duration_days",
+            "must be 30, 365 or 730, or up to 1826 with a police report reference",
+        ));
+    }
+    Ok(now + Duration::days(days))
+}
+
+/// Swedish police report numbers: a 4-digit unit code, `K` and a 1–7 digit running number,
+/// then a 2-digit year, e.g. `5000-K123456-24`.
+pub fn is_police_report_reference(s: &str) -> bool {
+    let parts: Vec<&str> = s.trim().split('-').collect();
+    let [unit, number, year] = parts.as_slice() else {
+        return false;
+    };
+    let digits = |x: &str, lo: usize, hi: usize| (lo..=hi).contains(&x.len()) && x.bytes().all(|b| b.is_ascii_digit());
+    let number = number.strip_prefix('K').or_else(|| number.strip_prefix('k'));
+    digits(unit, 4, 4) && number.is_some_and(|n| digits(n, 1, 7)) && digits(year, 2, 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_790_000_000, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn police_report_references_follow_the_swedish_format() {
+        assert!(is_police_report_reference("5000-K123456-24"));
+        assert!(is_police_report_reference("1400-K1-99"));
+        for bad in ["5000-123456-24", "500-K1-24", "5000-K12345678-24", "5000-K1-2024", "x"] {
+            assert!(!is_police_report_reference(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn long_durations_need_a_police_report() {
+        let five_years = Some(MAX_POLICE_REPORT_DAYS);
+        assert!(check_member_flag(FlagKind::IdentityTheft, Some("c1"), None, five_years, now()).is_err());
+        assert!(
+            check_member_flag(FlagKind::PoliceReport, Some("c1"), Some("5000-K1-24"), five_years, now()).is_ok()
+        );
+        assert!(check_member_flag(FlagKind::IdentityTheft, Some("c1"), None, Some(31), now()).is_err());
+    }
+
+    #[test]
+    fn defaults_to_one_year_and_requires_consent() {
+        let exp = check_member_flag(FlagKind::IdentityTheft, Some("c1"), None, None, now());
+        assert_eq!(exp, Ok(now() + Duration::days(365)));
+        let err = check_member_flag(FlagKind::IdentityTheft, None, None, None, now());
+        assert_eq!(err.map_err(|e| e.field), Err("consent_reference"));
+    }
+}

@@ -1,0 +1,149 @@
+//! Assembling and running a hub: configuration in, serving router out.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::api::{AppState, RateLimits, Settings, router};
+use crate::audit::AuditSink;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::pseudonym::{KeyError, MasterKey, Pseudonymiser};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("master key file {path}: {source}")]
+    KeyFile { path: String, source: std::io::Error },
+    #[error("data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+}
+
+/// A running hub's state plus the audit writer that must be flushed on shutdown.
+pub struct Hub {
+    state: AppState,
+    audit_writer: JoinHandle<()>,
+}
+
+impl Hub {
+    /// Opens the database (migrating it) and starts the audit writer.
+    pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
+        let store = open_store(config).await?;
+        store.migrate().await?;
+        let master = load_master_key(config)?;
+        Ok(Hub::with_store(config, store, &master, clock))
+    }
+
+    pub fn with_store(config: &Config, store: Store, master: &MasterKey, clock: Arc<dyn Clock>) -> Hub {
+        let (audit, audit_writer) = AuditSink::start(store.clone(), config.audit_batch_max);
+        let state = AppState {
+            store,
+            audit,
+            pseudonymiser: Arc::new(Pseudonymiser::new(master, config.master_key_version)),
+            clock,
+            limits: Arc::new(RateLimits::default()),
+            settings: Arc::new(Settings {
+                max_match_identifiers: config.max_match_identifiers,
+                request_timeout: Duration::from_millis(config.request_timeout_ms),
+                body_limit_bytes: config.body_limit_bytes,
+            }),
+        };
+        Hub { state, audit_writer }
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests, flushes pending
+/// audit entries and closes the database pool.
+pub async fn serve(
+    listener: TcpListener,
+    hub: Hub,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let Hub { state, audit_writer } = hub;
+    let store = state.store.clone();
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    // All handler clones of the sink are gone now, so the writer commits what is left
+    // and ends.
+    if let Err(e) = audit_writer.await {
+        tracing::error!(error = %e, "audit writer ended abnormally");
+    }
+    store.close().await;
+    Ok(())
+}
+
+pub async fn open_store(config: &Config) -> Result<Store, HubError> {
+    if config.database_url.is_none() {
+        create_private_dir(&config.data_dir)?;
+    }
+    Ok(Store::connect(&config.effective_database_url(), config.db_max_connections).await?)
+}
+
+/// The master key: from the environment, else from a file, else (development only) a
+/// generated key persisted under the data directory with mode 0600.
+pub fn load_master_key(config: &Config) -> Result<MasterKey, HubError> {
+    if let Some(hex) = &config.master_key {
+        return Ok(MasterKey::from_hex(hex.expose())?);
+    }
+    if let Some(path) = &config.master_key_file {
+        return read_key_file(path);
+    }
+    let path = config.data_dir.join("dev-master.key");
+    if path.exists() {
+        tracing::warn!(path = %path.display(), "DEVELOPMENT MASTER KEY in use: not for production");
+        return read_key_file(&path);
+    }
+    create_private_dir(&config.data_dir)?;
+    let key = MasterKey::generate();
+    write_private_file(&path, key.to_hex().as_bytes())?;
+    tracing::warn!(
+        path = %path.display(),
+        "GENERATED A DEVELOPMENT MASTER KEY: tokens depend on it; set FRAUDHUB_MASTER_KEY or master_key_file in production"
+    );
+    Ok(key)
+}
+
+fn read_key_file(path: &Path) -> Result<MasterKey, HubError> {
+    let text = std::fs::read_to_string(path).map_err(|source| HubError::KeyFile {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(MasterKey::from_hex(&text)?)
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), HubError> {
+    std::fs::create_dir_all(dir).map_err(|source| HubError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), HubError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| HubError::KeyFile {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(contents).map_err(err)?;
+    f.sync_all().map_err(err)
+}

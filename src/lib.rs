@@ -1,0 +1,21 @@
+#![forbid(unsafe_code)]
+//! fraudhub: a fraud intelligence sharing hub for Nordic banks and payment providers.
+//!
+//! `main.rs` only parses the command line; the application lives here so the tests drive
+//! exactly what production runs.
+
+pub mod api;
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod flags;
+pub mod hub;
+pub mod identifiers;
+pub mod matching;
+pub mod members;
+pub mod pseudonym;
+pub mod store;
+
+pub use api::router;
+pub use hub::{Hub, serve};

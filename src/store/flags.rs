@@ -1,0 +1,173 @@
+//! Flags on personal-number tokens, and idempotency records for placing them.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, is_unique_violation, placeholders};
+
+#[derive(Debug, Clone)]
+pub struct FlagRow {
+    pub id: String,
+    pub member_id: i64,
+    pub subject_token: Vec<u8>,
+    pub key_version: i64,
+    pub kind: String,
+    pub consent_reference: Option<String>,
+    pub police_report_reference: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub lifted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewFlag<'a> {
+    pub id: &'a str,
+    pub member_id: i64,
+    pub subject_token: &'a [u8],
+    pub key_version: i64,
+    pub kind: &'a str,
+    pub consent_reference: Option<&'a str>,
+    pub police_report_reference: Option<&'a str>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Where a retried request with a known Idempotency-Key should go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotentOutcome {
+    Created,
+    Replayed { flag_id: String },
+}
+
+const FLAG_COLUMNS: &str = "id, member_id, subject_token, key_version, kind, consent_reference, \
+     police_report_reference, created_at, expires_at, lifted_at";
+
+fn flag_from(r: &sqlx::any::AnyRow) -> Result<FlagRow, sqlx::Error> {
+    Ok(FlagRow {
+        id: r.try_get("id")?,
+        member_id: r.try_get("member_id")?,
+        subject_token: r.try_get("subject_token")?,
+        key_version: r.try_get("key_version")?,
+        kind: r.try_get("kind")?,
+        consent_reference: r.try_get("consent_reference")?,
+        police_report_reference: r.try_get("police_report_reference")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        lifted_at: r.try_get("lifted_at")?,
+    })
+}
+
+impl Store {
+    /// Inserts a flag; with an idempotency key, the key and the flag commit together so
+    /// a retry either finds both or neither.
+    pub async fn insert_flag(
+        &self,
+        flag: &NewFlag<'_>,
+        idempotency: Option<(&str, &[u8])>,
+    ) -> Result<IdempotentOutcome, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if let Some((key, fingerprint)) = idempotency {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (member_id, idempotency_key, fingerprint, flag_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(flag.member_id)
+            .bind(key)
+            .bind(fingerprint)
+            .bind(flag.id)
+            .bind(flag.created_at)
+            .execute(&mut *tx)
+            .await;
+            if let Err(e) = inserted {
+                if !is_unique_violation(&e) {
+                    return Err(e.into());
+                }
+                drop(tx);
+                return self.replay(flag.member_id, key, fingerprint).await;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO flags (id, member_id, subject_token, key_version, kind, consent_reference, \
+             police_report_reference, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(flag.id)
+        .bind(flag.member_id)
+        .bind(flag.subject_token)
+        .bind(flag.key_version)
+        .bind(flag.kind)
+        .bind(flag.consent_reference)
+        .bind(flag.police_report_reference)
+        .bind(flag.created_at)
+        .bind(flag.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(IdempotentOutcome::Created)
+    }
+
+    async fn replay(
+        &self,
+        member_id: i64,
+        key: &str,
+        fingerprint: &[u8],
+    ) -> Result<IdempotentOutcome, StoreError> {
+        let row = sqlx::query(
+            "SELECT fingerprint, flag_id FROM idempotency_keys WHERE member_id = $1 AND idempotency_key = $2",
+        )
+        .bind(member_id)
+        .bind(key)
+        .fetch_one(self.pool())
+        .await?;
+        let stored: Vec<u8> = row.try_get("fingerprint")?;
+        if stored != fingerprint {
+            return Err(StoreError::Conflict(
+                "this Idempotency-Key was used with a different request body",
+            ));
+        }
+        Ok(IdempotentOutcome::Replayed {
+            flag_id: row.try_get("flag_id")?,
+        })
+    }
+
+    /// A flag as seen by one member: other members' flags do not exist for it.
+    pub async fn member_flag(&self, member_id: i64, id: &str) -> Result<FlagRow, StoreError> {
+        let sql = format!("SELECT {FLAG_COLUMNS} FROM flags WHERE id = $1 AND member_id = $2");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(member_id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(flag_from(&row)?)
+    }
+
+    /// Lifts an active flag. Lifting twice is harmless and reports the first lift time.
+    pub async fn lift_flag(&self, member_id: i64, id: &str, now: i64) -> Result<FlagRow, StoreError> {
+        sqlx::query(
+            "UPDATE flags SET lifted_at = $1 WHERE id = $2 AND member_id = $3 AND lifted_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(member_id)
+        .execute(self.pool())
+        .await?;
+        self.member_flag(member_id, id).await
+    }
+
+    /// Active flags (not lifted, not expired at `now`) for any of the given tokens.
+    pub async fn active_flags(&self, tokens: &[&[u8]], now: i64) -> Result<Vec<FlagRow>, StoreError> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {FLAG_COLUMNS} FROM flags WHERE expires_at > $1 AND lifted_at IS NULL \
+             AND subject_token IN ({}) ORDER BY created_at, id",
+            placeholders(2, tokens.len())
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for t in tokens {
+            q = q.bind(*t);
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(flag_from).collect::<Result<_, _>>()?)
+    }
+}
