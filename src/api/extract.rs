@@ -23,29 +23,40 @@ pub fn parse_json<T: DeserializeOwned>(headers: &axum::http::HeaderMap, body: &[
     if !is_json {
         return Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json"));
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::BadRequest(format!("malformed JSON at line {} column {}", inner.line(), inner.column()))
-        } else {
-            let field = if path == "." { "body".to_string() } else { path };
-            ApiError::invalid(field, sanitize(&inner.to_string()))
-        }
+    // Two steps: syntax first (400), then shape against the type (422 naming the path).
+    // serde_json reports a wrongly typed enum as a syntax error when parsing directly.
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!("malformed JSON at line {} column {}", e.line(), e.column()))
     })?;
-    de.end()
-        .map_err(|_| ApiError::BadRequest("trailing characters after the JSON value".into()))?;
-    Ok(value)
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "expected a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.into_inner().to_string();
+        // A missing field is reported at its parent; name the field itself instead.
+        let missing = msg
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let field = match (path.as_str(), missing) {
+            (".", Some(name)) => name.to_string(),
+            (_, Some(name)) => format!("{path}.{name}"),
+            (".", None) => "body".to_string(),
+            (_, None) => path,
+        };
+        ApiError::invalid(field, sanitize(&msg))
+    })
 }
 
-/// serde messages quote offending string values (`invalid value: string "…"`), which
-/// could echo a personal number back into logs; keep only the part before the quote.
+/// serde messages quote the offending value (`invalid type: integer `1990…``), which
+/// could echo a personal number into logs; keep the kind of error and what was expected.
 fn sanitize(msg: &str) -> String {
-    let cut = msg.split(" at line ").next().unwrap_or(msg);
-    match cut.find('"') {
-        Some(i) if cut.starts_with("invalid") => format!("{}<value>", &cut[..i]),
-        _ => cut.to_string(),
+    match msg.find(", expected") {
+        Some(i) => {
+            let head = msg[..i].split([':', '`']).next().unwrap_or_default().trim();
+            format!("{head}{}", &msg[i..])
+        }
+        None => msg.to_string(),
     }
 }
 

@@ -1,0 +1,87 @@
+//! Who may call what: keys, scopes, suspension, rate limits.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn a_request_without_a_key_gets_401() -> TestResult {
+    let hub = TestHub::start().await;
+    let resp = hub.http.post(format!("{}/v1/matches", hub.base)).json(&match_body(&[PN])).send().await?;
+    assert_eq!(resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"));
+    let (status, problem) = split(resp).await;
+    assert_eq!(status, 401);
+    assert_eq!(problem["status"], 401);
+    assert_eq!(hub.audit_count().await, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unknown_or_forged_key_gets_401() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    // Right key id, wrong secret.
+    let forged = format!("{}0", &key[..key.len() - 1]);
+    let forged = if forged == key { format!("{}1", &key[..key.len() - 1]) } else { forged };
+    for bad in ["garbage", "fh_0000000000000000_abc", forged.as_str()] {
+        assert_eq!(hub.match_one(bad, PN).await.0, 401, "{bad}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_revoked_key_gets_401() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    assert_eq!(hub.match_one(&key, PN).await.0, 200);
+    let key_id = key.split('_').nth(1).unwrap();
+    hub.store.revoke_api_key(key_id, 0).await?;
+    assert_eq!(hub.match_one(&key, PN).await.0, 401);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_key_without_the_scope_gets_403() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, read_only) = hub.member_with("bank-a", "matches:read", 100, 100).await;
+    let (_, write_only) = hub.member_with("bank-b", "flags:write", 100, 100).await;
+    assert_eq!(hub.place_flag(&read_only, PN).await.0, 403);
+    assert_eq!(hub.match_one(&write_only, PN).await.0, 403);
+    assert_eq!(hub.match_one(&read_only, PN).await.0, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_suspended_member_gets_403() -> TestResult {
+    let hub = TestHub::start().await;
+    let (id, key) = hub.member("bank-a").await;
+    hub.store.set_member_status(id, "suspended").await?;
+    let (status, problem) = hub.match_one(&key, PN).await;
+    assert_eq!(status, 403);
+    assert!(problem["detail"].as_str().unwrap().contains("suspended"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn exceeding_the_members_quota_gets_429_with_retry_after() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, limited) = hub.member_with("bank-a", "matches:read", 1, 3).await;
+    let (_, other) = hub.member_with("bank-b", "matches:read", 1, 3).await;
+    for _ in 0..3 {
+        assert_eq!(hub.match_one(&limited, PN).await.0, 200);
+    }
+    let resp = hub
+        .http
+        .post(format!("{}/v1/matches", hub.base))
+        .bearer_auth(&limited)
+        .json(&match_body(&[PN]))
+        .send()
+        .await?;
+    let retry_after: u64 = resp.headers().get("retry-after").unwrap().to_str()?.parse()?;
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_eq!(split(resp).await.0, 429);
+    // The quota is per member: another member is unaffected.
+    assert_eq!(hub.match_one(&other, PN).await.0, 200);
+    Ok(())
+}
