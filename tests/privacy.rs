@@ -1,0 +1,106 @@
+//! Raw identifiers never reach the database or the logs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use fraudhub::store::Backend;
+use serde_json::json;
+use sqlx::Row;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every spelling of the raw values used below; none may appear anywhere at rest.
+const FORBIDDEN: &[&str] = &[
+    "199001010017", "19900101-0017", "9001010017", "900101-0017", "+46701234567", "701234567",
+    "fraud.victim@example.se", "SE4550000000058398257466",
+];
+
+#[tokio::test]
+async fn raw_identifiers_never_reach_the_database_or_the_logs() -> TestResult {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    assert_eq!(hub.place_flag(&key, PN).await.0, 201);
+    let body = json!({"purpose": "payment", "identifiers": [
+        {"kind": "se_personal_number", "value": PN_10},
+        {"kind": "phone", "value": "+46701234567"},
+        {"kind": "email", "value": "fraud.victim@example.se"},
+        {"kind": "iban", "value": "SE4550000000058398257466"}]});
+    assert_eq!(hub.post("/v1/matches", &key, &body).await.0, 200);
+    // Rejected input must not be logged either.
+    let mut bad = body.clone();
+    bad["identifiers"][1]["value"] = json!(199001010017u64);
+    assert_eq!(hub.post("/v1/matches", &key, &bad).await.0, 422);
+    assert!(hub.audit_count().await >= 5, "the requests really ran");
+
+    let at_rest = match hub.backend() {
+        Backend::Sqlite => sqlite_bytes(&hub),
+        Backend::Postgres => postgres_text(&hub).await,
+    };
+    hub.stop().await;
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    assert!(logs.contains("/v1/matches"), "logs were captured");
+    for raw in FORBIDDEN {
+        assert!(!at_rest.contains(raw), "{raw} found in the database");
+        assert!(!logs.contains(raw), "{raw} found in the logs");
+    }
+    Ok(())
+}
+
+/// The SQLite database file plus its WAL, read as raw bytes.
+fn sqlite_bytes(hub: &TestHub) -> String {
+    let path = hub.db.sqlite_path.clone().unwrap();
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        if let Ok(bytes) = std::fs::read(format!("{}{suffix}", path.display())) {
+            all.extend(bytes);
+        }
+    }
+    assert!(all.len() > 4096, "database file read");
+    String::from_utf8_lossy(&all).to_string()
+}
+
+/// Every row of every table in the public schema, rendered as text.
+async fn postgres_text(hub: &TestHub) -> String {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&hub.db.url).await.unwrap();
+    let tables: Vec<String> = sqlx::query("SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = 'public'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("t"))
+        .collect();
+    assert!(tables.iter().any(|t| t == "flags"));
+    let mut out = String::new();
+    for t in tables {
+        let rows = sqlx::query(&format!("SELECT x::text AS row FROM {t} x")).fetch_all(&mut conn).await.unwrap();
+        for r in rows {
+            out.push_str(&r.get::<String, _>("row"));
+            out.push('\n');
+        }
+    }
+    out
+}
