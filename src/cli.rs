@@ -68,9 +68,13 @@ enum MemberCommand {
         burst: Option<u32>,
     },
     List,
-    Suspend { id: i64 },
+    Suspend {
+        id: i64,
+    },
     /// Re-admit a suspended member.
-    Reinstate { id: i64 },
+    Reinstate {
+        id: i64,
+    },
     /// Change a member's rate limit.
     Quota {
         id: i64,
@@ -94,7 +98,9 @@ enum KeyCommand {
         #[arg(long)]
         member: i64,
     },
-    Revoke { key_id: String },
+    Revoke {
+        key_id: String,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -120,7 +126,9 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("FRAUDHUB_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("FRAUDHUB_LOG_FORMAT").is_ok_and(|v| v == "json") {
         builder.json().init();
     } else {
@@ -150,7 +158,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Member(cmd) => member(cmd, &admin_store(&config).await?, &config, clock.now()).await,
+        Command::Member(cmd) => {
+            member(cmd, &admin_store(&config).await?, &config, clock.now()).await
+        }
         Command::Key(cmd) => key(cmd, &admin_store(&config).await?, clock.now()).await,
     }
 }
@@ -159,7 +169,9 @@ async fn run_serve(config: Config) -> anyhow::Result<()> {
     if config.database_url.is_none() {
         tracing::warn!(data_dir = %config.data_dir.display(), "using the embedded SQLite database (development default)");
     }
-    let hub = Hub::open(&config, Arc::new(SystemClock)).await.context("starting the hub")?;
+    let hub = Hub::open(&config, Arc::new(SystemClock))
+        .await
+        .context("starting the hub")?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -195,9 +207,19 @@ async fn admin_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-async fn member(cmd: MemberCommand, store: &Store, config: &Config, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+async fn member(
+    cmd: MemberCommand,
+    store: &Store,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
     match cmd {
-        MemberCommand::Add { name, display_name, rate, burst } => {
+        MemberCommand::Add {
+            name,
+            display_name,
+            rate,
+            burst,
+        } => {
             if name.trim().is_empty() || name.len() > 64 {
                 bail!("--name must be 1 to 64 characters");
             }
@@ -208,54 +230,100 @@ async fn member(cmd: MemberCommand, store: &Store, config: &Config, now: chrono:
                 bail!("--rate and --burst must be positive");
             }
             let m = store
-                .insert_member(name.trim(), &display, rate.into(), burst.into(), to_millis(now))
+                .insert_member(
+                    name.trim(),
+                    &display,
+                    rate.into(),
+                    burst.into(),
+                    to_millis(now),
+                )
                 .await?;
-            println!("member {} added: {} ({}), {} req/s, burst {}", m.id, m.name, m.display_name, m.rate_per_second, m.burst);
+            println!(
+                "member {} added: {} ({}), {} req/s, burst {}",
+                m.id, m.name, m.display_name, m.rate_per_second, m.burst
+            );
         }
         MemberCommand::List => {
-            println!("{:>4}  {:<24} {:<10} {:>8} {:>6}  display name", "id", "name", "status", "rate/s", "burst");
+            println!(
+                "{:>4}  {:<24} {:<10} {:>8} {:>6}  display name",
+                "id", "name", "status", "rate/s", "burst"
+            );
             for m in store.list_members().await? {
-                println!("{:>4}  {:<24} {:<10} {:>8} {:>6}  {}", m.id, m.name, m.status, m.rate_per_second, m.burst, m.display_name);
+                println!(
+                    "{:>4}  {:<24} {:<10} {:>8} {:>6}  {}",
+                    m.id, m.name, m.status, m.rate_per_second, m.burst, m.display_name
+                );
             }
         }
         MemberCommand::Suspend { id } => {
-            store.set_member_status(id, "suspended").await.with_context(|| format!("member {id}"))?;
+            store
+                .set_member_status(id, "suspended")
+                .await
+                .with_context(|| format!("member {id}"))?;
             println!("member {id} suspended: its keys now get 403");
         }
         MemberCommand::Reinstate { id } => {
-            store.set_member_status(id, "active").await.with_context(|| format!("member {id}"))?;
+            store
+                .set_member_status(id, "active")
+                .await
+                .with_context(|| format!("member {id}"))?;
             println!("member {id} reinstated");
         }
         MemberCommand::Quota { id, rate, burst } => {
             if rate == 0 || burst == 0 {
                 bail!("--rate and --burst must be positive");
             }
-            store.set_member_quota(id, rate.into(), burst.into()).await.with_context(|| format!("member {id}"))?;
+            store
+                .set_member_quota(id, rate.into(), burst.into())
+                .await
+                .with_context(|| format!("member {id}"))?;
             println!("member {id}: {rate} req/s, burst {burst}");
         }
     }
     Ok(())
 }
 
-async fn key(cmd: KeyCommand, store: &Store, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+async fn key(
+    cmd: KeyCommand,
+    store: &Store,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
     match cmd {
         KeyCommand::Issue { member, scopes } => {
             let scopes = parse_scopes(&scopes).map_err(anyhow::Error::msg)?;
             let issued = issue_key(store, member, &scopes, to_millis(now))
                 .await
                 .with_context(|| format!("member {member}"))?;
-            eprintln!("key {} issued; it is shown once and cannot be recovered:", issued.key_id);
+            eprintln!(
+                "key {} issued; it is shown once and cannot be recovered:",
+                issued.key_id
+            );
             println!("{}", issued.token);
         }
         KeyCommand::List { member } => {
-            println!("{:<18} {:<40} {:<26} revoked", "key id", "scopes", "created");
+            println!(
+                "{:<18} {:<40} {:<26} revoked",
+                "key id", "scopes", "created"
+            );
             for k in store.list_api_keys(member).await? {
-                let revoked = k.revoked_at.map(|t| from_millis(t).to_rfc3339()).unwrap_or_else(|| "-".into());
-                println!("{:<18} {:<40} {:<26} {}", k.id, k.scopes, from_millis(k.created_at).to_rfc3339(), revoked);
+                let revoked = k
+                    .revoked_at
+                    .map(|t| from_millis(t).to_rfc3339())
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<18} {:<40} {:<26} {}",
+                    k.id,
+                    k.scopes,
+                    from_millis(k.created_at).to_rfc3339(),
+                    revoked
+                );
             }
         }
         KeyCommand::Revoke { key_id } => {
-            store.revoke_api_key(&key_id, to_millis(now)).await.with_context(|| format!("key {key_id}"))?;
+            store
+                .revoke_api_key(&key_id, to_millis(now))
+                .await
+                .with_context(|| format!("key {key_id}"))?;
             println!("key {key_id} revoked");
         }
     }

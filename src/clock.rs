@@ -33,7 +33,8 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: chrono::Duration) {
-        self.millis.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+        self.millis
+            .fetch_add(by.num_milliseconds(), Ordering::SeqCst);
     }
 }
 

@@ -117,7 +117,10 @@ impl Config {
         };
         if let Some(url) = &self.database_url {
             let u = url.expose();
-            if !(u.starts_with("sqlite:") || u.starts_with("postgres:") || u.starts_with("postgresql:")) {
+            if !(u.starts_with("sqlite:")
+                || u.starts_with("postgres:")
+                || u.starts_with("postgresql:"))
+            {
                 return invalid("database_url", "must start with sqlite: or postgres:");
             }
         }
@@ -125,17 +128,26 @@ impl Config {
             return invalid("max_match_identifiers", "must be between 1 and 10000");
         }
         if self.request_timeout_ms == 0 || self.body_limit_bytes < 1024 {
-            return invalid("request_timeout_ms", "timeout must be > 0 and body limit >= 1024");
+            return invalid(
+                "request_timeout_ms",
+                "timeout must be > 0 and body limit >= 1024",
+            );
         }
         if self.db_max_connections == 0 || self.audit_batch_max == 0 {
-            return invalid("db_max_connections", "pool size and audit batch must be > 0");
+            return invalid(
+                "db_max_connections",
+                "pool size and audit batch must be > 0",
+            );
         }
         if self.default_rate_per_second == 0 || self.default_burst == 0 {
             return invalid("default_rate_per_second", "rate and burst must be > 0");
         }
         if self.production {
             if self.database_url.is_none() {
-                return invalid("database_url", "production requires an explicit database URL");
+                return invalid(
+                    "database_url",
+                    "production requires an explicit database URL",
+                );
             }
             if self.master_key.is_none() && self.master_key_file.is_none() {
                 return invalid(
@@ -151,7 +163,10 @@ impl Config {
     pub fn effective_database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.expose().to_string(),
-            None => format!("sqlite:{}?mode=rwc", self.data_dir.join("fraudhub.db").display()),
+            None => format!(
+                "sqlite:{}?mode=rwc",
+                self.data_dir.join("fraudhub.db").display()
+            ),
         }
     }
 }

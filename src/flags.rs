@@ -68,7 +68,12 @@ pub fn check_member_flag(
     }
     match consent_reference.map(str::trim) {
         Some(c) if !c.is_empty() && c.len() <= 128 => {}
-        _ => return Err(rule("consent_reference", "a consent reference of 1 to 128 characters is required")),
+        _ => {
+            return Err(rule(
+                "consent_reference",
+                "a consent reference of 1 to 128 characters is required",
+            ));
+        }
     }
     if let Some(p) = police_report_reference {
         if !is_police_report_reference(p) {
@@ -102,8 +107,12 @@ pub fn is_police_report_reference(s: &str) -> bool {
     let [unit, number, year] = parts.as_slice() else {
         return false;
     };
-    let digits = |x: &str, lo: usize, hi: usize| (lo..=hi).contains(&x.len()) && x.bytes().all(|b| b.is_ascii_digit());
-    let number = number.strip_prefix('K').or_else(|| number.strip_prefix('k'));
+    let digits = |x: &str, lo: usize, hi: usize| {
+        (lo..=hi).contains(&x.len()) && x.bytes().all(|b| b.is_ascii_digit())
+    };
+    let number = number
+        .strip_prefix('K')
+        .or_else(|| number.strip_prefix('k'));
     digits(unit, 4, 4) && number.is_some_and(|n| digits(n, 1, 7)) && digits(year, 2, 2)
 }
 
@@ -119,7 +128,13 @@ mod tests {
     fn police_report_references_follow_the_swedish_format() {
         assert!(is_police_report_reference("5000-K123456-24"));
         assert!(is_police_report_reference("1400-K1-99"));
-        for bad in ["5000-123456-24", "500-K1-24", "5000-K12345678-24", "5000-K1-2024", "x"] {
+        for bad in [
+            "5000-123456-24",
+            "500-K1-24",
+            "5000-K12345678-24",
+            "5000-K1-2024",
+            "x",
+        ] {
             assert!(!is_police_report_reference(bad), "{bad}");
         }
     }
@@ -127,11 +142,23 @@ mod tests {
     #[test]
     fn long_durations_need_a_police_report() {
         let five_years = Some(MAX_POLICE_REPORT_DAYS);
-        assert!(check_member_flag(FlagKind::IdentityTheft, Some("c1"), None, five_years, now()).is_err());
         assert!(
-            check_member_flag(FlagKind::PoliceReport, Some("c1"), Some("5000-K1-24"), five_years, now()).is_ok()
+            check_member_flag(FlagKind::IdentityTheft, Some("c1"), None, five_years, now())
+                .is_err()
         );
-        assert!(check_member_flag(FlagKind::IdentityTheft, Some("c1"), None, Some(31), now()).is_err());
+        assert!(
+            check_member_flag(
+                FlagKind::PoliceReport,
+                Some("c1"),
+                Some("5000-K1-24"),
+                five_years,
+                now()
+            )
+            .is_ok()
+        );
+        assert!(
+            check_member_flag(FlagKind::IdentityTheft, Some("c1"), None, Some(31), now()).is_err()
+        );
     }
 
     #[test]

@@ -22,9 +22,15 @@ pub enum HubError {
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error("master key file {path}: {source}")]
-    KeyFile { path: String, source: std::io::Error },
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// A running hub's state plus the audit writer that must be flushed on shutdown.
@@ -42,7 +48,12 @@ impl Hub {
         Ok(Hub::with_store(config, store, &master, clock))
     }
 
-    pub fn with_store(config: &Config, store: Store, master: &MasterKey, clock: Arc<dyn Clock>) -> Hub {
+    pub fn with_store(
+        config: &Config,
+        store: Store,
+        master: &MasterKey,
+        clock: Arc<dyn Clock>,
+    ) -> Hub {
         let (audit, audit_writer) = AuditSink::start(store.clone(), config.audit_batch_max);
         let state = AppState {
             store,
@@ -56,7 +67,10 @@ impl Hub {
                 body_limit_bytes: config.body_limit_bytes,
             }),
         };
-        Hub { state, audit_writer }
+        Hub {
+            state,
+            audit_writer,
+        }
     }
 
     pub fn state(&self) -> &AppState {
@@ -71,7 +85,10 @@ pub async fn serve(
     hub: Hub,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let Hub { state, audit_writer } = hub;
+    let Hub {
+        state,
+        audit_writer,
+    } = hub;
     let store = state.store.clone();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)

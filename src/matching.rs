@@ -49,7 +49,10 @@ pub async fn find_flags(
     identifiers: &[Normalised],
     now: DateTime<Utc>,
 ) -> Result<Vec<Hit>, StoreError> {
-    let tokens: Vec<Token> = identifiers.iter().map(|id| pseudonymiser.token(id)).collect();
+    let tokens: Vec<Token> = identifiers
+        .iter()
+        .map(|id| pseudonymiser.token(id))
+        .collect();
     // Flags only ever sit on personal numbers; other kinds cannot match a flag.
     let lookup: Vec<&[u8]> = identifiers
         .iter()
@@ -65,7 +68,9 @@ pub async fn find_flags(
             kind: id.kind(),
             flags: rows
                 .iter()
-                .filter(|r| id.kind() == IdentifierKind::SePersonalNumber && r.subject_token == token.bytes)
+                .filter(|r| {
+                    id.kind() == IdentifierKind::SePersonalNumber && r.subject_token == token.bytes
+                })
                 .cloned()
                 .collect(),
             token,

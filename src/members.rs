@@ -72,9 +72,19 @@ pub async fn issue_key(
     store.member(member_id).await?;
     let key_id = hex::encode(rand::random::<[u8; 8]>());
     let secret = hex::encode(rand::random::<[u8; 32]>());
-    let list = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+    let list = scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     store
-        .insert_api_key(&key_id, member_id, blake3::hash(secret.as_bytes()).as_bytes(), &list, now)
+        .insert_api_key(
+            &key_id,
+            member_id,
+            blake3::hash(secret.as_bytes()).as_bytes(),
+            &list,
+            now,
+        )
         .await?;
     Ok(IssuedKey {
         token: format!("fh_{key_id}_{secret}"),
@@ -110,7 +120,8 @@ pub async fn authenticate(store: &Store, presented: &str) -> Result<Caller, Auth
     }
     let row: AuthRow = store.auth_lookup(key_id).await?.ok_or(AuthError::Unknown)?;
     // blake3::Hash compares in constant time.
-    let stored = <[u8; 32]>::try_from(row.secret_hash.as_slice()).map_err(|_| AuthError::Unknown)?;
+    let stored =
+        <[u8; 32]>::try_from(row.secret_hash.as_slice()).map_err(|_| AuthError::Unknown)?;
     if blake3::hash(secret.as_bytes()) != blake3::Hash::from_bytes(stored) || row.revoked {
         return Err(AuthError::Unknown);
     }

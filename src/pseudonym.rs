@@ -63,7 +63,12 @@ pub struct Token {
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A short prefix is enough to correlate log lines and reveals nothing.
-        write!(f, "Token(v{}:{})", self.version, hex::encode(&self.bytes[..6]))
+        write!(
+            f,
+            "Token(v{}:{})",
+            self.version,
+            hex::encode(&self.bytes[..6])
+        )
     }
 }
 
@@ -140,8 +145,12 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
         let id = normalise(IdentifierKind::SePersonalNumber, "19900101-0017", day);
         let id = id.ok();
-        let t1 = id.as_ref().map(|n| Pseudonymiser::new(&MasterKey::from_bytes([1; 32]), 1).token(n));
-        let t2 = id.as_ref().map(|n| Pseudonymiser::new(&MasterKey::from_bytes([2; 32]), 1).token(n));
+        let t1 = id
+            .as_ref()
+            .map(|n| Pseudonymiser::new(&MasterKey::from_bytes([1; 32]), 1).token(n));
+        let t2 = id
+            .as_ref()
+            .map(|n| Pseudonymiser::new(&MasterKey::from_bytes([2; 32]), 1).token(n));
         assert!(t1.is_some());
         assert_ne!(t1, t2);
     }

@@ -18,7 +18,9 @@ async fn one_audit_entry_per_looked_up_identifier_under_concurrent_load() -> Tes
             let mut sent = 0usize;
             for round in 0..10usize {
                 let n = 1 + (worker + round) % 4;
-                let (status, body) = hub.post("/v1/matches", &key, &match_body(&vec![PN; n])).await;
+                let (status, body) = hub
+                    .post("/v1/matches", &key, &match_body(&vec![PN; n]))
+                    .await;
                 assert_eq!(status, 200, "{body}");
                 assert_eq!(body["results"].as_array().unwrap().len(), n);
                 sent += n;

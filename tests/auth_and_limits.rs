@@ -8,8 +8,18 @@ use common::*;
 #[tokio::test]
 async fn a_request_without_a_key_gets_401() -> TestResult {
     let hub = TestHub::start().await;
-    let resp = hub.http.post(format!("{}/v1/matches", hub.base)).json(&match_body(&[PN])).send().await?;
-    assert_eq!(resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"));
+    let resp = hub
+        .http
+        .post(format!("{}/v1/matches", hub.base))
+        .json(&match_body(&[PN]))
+        .send()
+        .await?;
+    assert_eq!(
+        resp.headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer")
+    );
     let (status, problem) = split(resp).await;
     assert_eq!(status, 401);
     assert_eq!(problem["status"], 401);
@@ -23,7 +33,11 @@ async fn an_unknown_or_forged_key_gets_401() -> TestResult {
     let (_, key) = hub.member("bank-a").await;
     // Right key id, wrong secret.
     let forged = format!("{}0", &key[..key.len() - 1]);
-    let forged = if forged == key { format!("{}1", &key[..key.len() - 1]) } else { forged };
+    let forged = if forged == key {
+        format!("{}1", &key[..key.len() - 1])
+    } else {
+        forged
+    };
     for bad in ["garbage", "fh_0000000000000000_abc", forged.as_str()] {
         assert_eq!(hub.match_one(bad, PN).await.0, 401, "{bad}");
     }
@@ -78,7 +92,12 @@ async fn exceeding_the_members_quota_gets_429_with_retry_after() -> TestResult {
         .json(&match_body(&[PN]))
         .send()
         .await?;
-    let retry_after: u64 = resp.headers().get("retry-after").unwrap().to_str()?.parse()?;
+    let retry_after: u64 = resp
+        .headers()
+        .get("retry-after")
+        .unwrap()
+        .to_str()?
+        .parse()?;
     assert!((1..=2).contains(&retry_after), "{retry_after}");
     assert_eq!(split(resp).await.0, 429);
     // The quota is per member: another member is unaffected.

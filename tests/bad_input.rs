@@ -31,7 +31,11 @@ async fn every_invalid_personal_number_form_is_a_422_naming_the_value() -> TestR
         assert_eq!(status, 422, "case {i}: {problem}");
         assert_eq!(problem["field"], "identifiers[1].value", "case {i}");
     }
-    assert_eq!(hub.audit_count().await, 0, "rejected requests look nothing up");
+    assert_eq!(
+        hub.audit_count().await,
+        0,
+        "rejected requests look nothing up"
+    );
     Ok(())
 }
 
@@ -40,22 +44,52 @@ async fn wrong_types_unknown_fields_and_missing_purpose_name_the_field() -> Test
     let hub = TestHub::start().await;
     let (_, key) = hub.member("bank-a").await;
     let cases = [
-        (json!({"purpose": "account_opening", "identifiers": "x"}), "identifiers"),
+        (
+            json!({"purpose": "account_opening", "identifiers": "x"}),
+            "identifiers",
+        ),
         (json!({"purpose": 5, "identifiers": []}), "purpose"),
-        (json!({"purpose": "curiosity", "identifiers": []}), "purpose"),
-        (json!({"identifiers": [{"kind": "se_personal_number", "value": PN}]}), "purpose"),
-        (json!({"purpose": "payment", "identifiers": [{"kind": "phone"}]}), "identifiers[0].value"),
-        (json!({"purpose": "payment", "identifiers": [{"kind": "se_personal_number", "value": 199001010017u64}]}), "identifiers[0].value"),
-        (json!({"purpose": "payment", "identifiers": [{"kind": "se_personal_number", "value": PN, "extra": 1}]}), "identifiers[0]"),
-        (json!({"purpose": "payment", "identifiers": [{"kind": "shoe_size", "value": "42"}]}), "identifiers[0].kind"),
-        (json!({"purpose": "payment", "identifiers": [], "debug": true}), "debug"),
+        (
+            json!({"purpose": "curiosity", "identifiers": []}),
+            "purpose",
+        ),
+        (
+            json!({"identifiers": [{"kind": "se_personal_number", "value": PN}]}),
+            "purpose",
+        ),
+        (
+            json!({"purpose": "payment", "identifiers": [{"kind": "phone"}]}),
+            "identifiers[0].value",
+        ),
+        (
+            json!({"purpose": "payment", "identifiers": [{"kind": "se_personal_number", "value": 199001010017u64}]}),
+            "identifiers[0].value",
+        ),
+        (
+            json!({"purpose": "payment", "identifiers": [{"kind": "se_personal_number", "value": PN, "extra": 1}]}),
+            "identifiers[0]",
+        ),
+        (
+            json!({"purpose": "payment", "identifiers": [{"kind": "shoe_size", "value": "42"}]}),
+            "identifiers[0].kind",
+        ),
+        (
+            json!({"purpose": "payment", "identifiers": [], "debug": true}),
+            "debug",
+        ),
         (json!([1, 2]), "body"),
-        (json!({"purpose": "payment", "identifiers": []}), "identifiers"),
+        (
+            json!({"purpose": "payment", "identifiers": []}),
+            "identifiers",
+        ),
     ];
     for (body, field) in cases {
         let (status, problem) = hub.post("/v1/matches", &key, &body).await;
         assert_eq!(status, 422, "{body}: {problem}");
-        assert!(!problem.to_string().contains("199001010017"), "the value is not echoed: {problem}");
+        assert!(
+            !problem.to_string().contains("199001010017"),
+            "the value is not echoed: {problem}"
+        );
         assert!(
             problem["field"].as_str().unwrap().starts_with(field),
             "{body}: expected field {field}, got {problem}"
@@ -68,10 +102,22 @@ async fn wrong_types_unknown_fields_and_missing_purpose_name_the_field() -> Test
 async fn broken_json_and_wrong_content_type_are_rejected() -> TestResult {
     let hub = TestHub::start().await;
     let (_, key) = hub.member("bank-a").await;
-    let (status, problem) = hub.post_raw("/v1/matches", &key, "application/json", "{\"purpose\": ").await;
+    let (status, problem) = hub
+        .post_raw("/v1/matches", &key, "application/json", "{\"purpose\": ")
+        .await;
     assert_eq!(status, 400, "{problem}");
-    assert_eq!(hub.post_raw("/v1/matches", &key, "application/json", "{} {}").await.0, 400);
-    assert_eq!(hub.post_raw("/v1/matches", &key, "text/plain", "{}").await.0, 415);
+    assert_eq!(
+        hub.post_raw("/v1/matches", &key, "application/json", "{} {}")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        hub.post_raw("/v1/matches", &key, "text/plain", "{}")
+            .await
+            .0,
+        415
+    );
     Ok(())
 }
 
@@ -82,9 +128,20 @@ async fn an_oversize_batch_and_an_oversize_body_are_refused() -> TestResult {
     let (status, problem) = hub.post("/v1/matches", &key, &match_body(&[PN; 6])).await;
     assert_eq!(status, 422);
     assert_eq!(problem["field"], "identifiers");
-    assert_eq!(hub.post("/v1/matches", &key, &match_body(&[PN; 5])).await.0, 200);
-    let huge = format!("{{\"purpose\": \"payment\", \"identifiers\": [], \"pad\": \"{}\"}}", "x".repeat(300_000));
-    assert_eq!(hub.post_raw("/v1/matches", &key, "application/json", huge).await.0, 413);
+    assert_eq!(
+        hub.post("/v1/matches", &key, &match_body(&[PN; 5])).await.0,
+        200
+    );
+    let huge = format!(
+        "{{\"purpose\": \"payment\", \"identifiers\": [], \"pad\": \"{}\"}}",
+        "x".repeat(300_000)
+    );
+    assert_eq!(
+        hub.post_raw("/v1/matches", &key, "application/json", huge)
+            .await
+            .0,
+        413
+    );
     Ok(())
 }
 
@@ -114,7 +171,10 @@ async fn flag_rule_violations_name_the_field_and_store_nothing() -> TestResult {
         assert_eq!(status, 422, "{body}: {problem}");
         assert_eq!(problem["field"], field, "{body}");
     }
-    assert_eq!(hub.match_one(&key, PN).await.1["results"][0]["flagged"], false);
+    assert_eq!(
+        hub.match_one(&key, PN).await.1["results"][0]["flagged"],
+        false
+    );
     Ok(())
 }
 
@@ -124,7 +184,11 @@ async fn unknown_routes_and_wrong_methods_answer_in_problem_json() -> TestResult
     let (_, key) = hub.member("bank-a").await;
     assert_eq!(hub.get("/v1/nothing-here", &key).await.0, 404);
     assert_eq!(hub.get("/v1/matches", &key).await.0, 405);
-    let resp = hub.http.delete(format!("{}/v1/flags", hub.base)).send().await?;
+    let resp = hub
+        .http
+        .delete(format!("{}/v1/flags", hub.base))
+        .send()
+        .await?;
     assert_eq!(split(resp).await.0, 405);
     assert_eq!(hub.get("/v1/flags/flg_doesnotexist", &key).await.0, 404);
     Ok(())

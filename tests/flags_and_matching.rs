@@ -43,7 +43,12 @@ async fn results_come_back_one_per_identifier_in_request_order() -> TestResult {
     ]});
     let (status, answer) = hub.post("/v1/matches", &key, &body).await;
     assert_eq!(status, 200, "{answer}");
-    let flagged: Vec<bool> = answer["results"].as_array().unwrap().iter().map(|r| r["flagged"].as_bool().unwrap()).collect();
+    let flagged: Vec<bool> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["flagged"].as_bool().unwrap())
+        .collect();
     assert_eq!(flagged, vec![false, true, false, false]);
     assert_eq!(answer["results"][0]["kind"], "phone");
     Ok(())
@@ -55,7 +60,9 @@ async fn a_lifted_flag_no_longer_matches() -> TestResult {
     let (_, key) = hub.member("bank-a").await;
     let (_, flag) = hub.place_flag(&key, PN).await;
     let id = flag["id"].as_str().unwrap();
-    let (status, lifted) = hub.post(&format!("/v1/flags/{id}/lift"), &key, &json!({})).await;
+    let (status, lifted) = hub
+        .post(&format!("/v1/flags/{id}/lift"), &key, &json!({}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(lifted["status"], "lifted");
     let (_, answer) = hub.match_one(&key, PN).await;
@@ -72,10 +79,17 @@ async fn a_flag_expires_at_the_end_of_its_duration() -> TestResult {
     let mut body = flag_body(PN);
     body["duration_days"] = json!(30);
     assert_eq!(hub.post("/v1/flags", &key, &body).await.0, 201);
-    hub.clock.advance(chrono::Duration::days(30) - chrono::Duration::seconds(1));
-    assert_eq!(hub.match_one(&key, PN).await.1["results"][0]["flagged"], true);
+    hub.clock
+        .advance(chrono::Duration::days(30) - chrono::Duration::seconds(1));
+    assert_eq!(
+        hub.match_one(&key, PN).await.1["results"][0]["flagged"],
+        true
+    );
     hub.clock.advance(chrono::Duration::seconds(1));
-    assert_eq!(hub.match_one(&key, PN).await.1["results"][0]["flagged"], false);
+    assert_eq!(
+        hub.match_one(&key, PN).await.1["results"][0]["flagged"],
+        false
+    );
     Ok(())
 }
 
@@ -105,9 +119,17 @@ async fn another_members_flag_does_not_exist_for_you() -> TestResult {
     let (_, flag) = hub.place_flag(&bank_a, PN).await;
     let id = flag["id"].as_str().unwrap();
     assert_eq!(hub.get(&format!("/v1/flags/{id}"), &bank_b).await.0, 404);
-    assert_eq!(hub.post(&format!("/v1/flags/{id}/lift"), &bank_b, &json!({})).await.0, 404);
+    assert_eq!(
+        hub.post(&format!("/v1/flags/{id}/lift"), &bank_b, &json!({}))
+            .await
+            .0,
+        404
+    );
     // And bank B's attempt did not lift it.
-    assert_eq!(hub.match_one(&bank_b, PN).await.1["results"][0]["flagged"], true);
+    assert_eq!(
+        hub.match_one(&bank_b, PN).await.1["results"][0]["flagged"],
+        true
+    );
     Ok(())
 }
 
@@ -141,8 +163,14 @@ async fn every_lookup_and_flag_change_is_audited_with_purpose() -> TestResult {
     let hub = TestHub::start().await;
     let (_, key) = hub.member("bank-a").await;
     let (_, flag) = hub.place_flag(&key, PN).await;
-    hub.post("/v1/matches", &key, &match_body(&[PN, "19121212-1212"])).await;
-    hub.post(&format!("/v1/flags/{}/lift", flag["id"].as_str().unwrap()), &key, &json!({})).await;
+    hub.post("/v1/matches", &key, &match_body(&[PN, "19121212-1212"]))
+        .await;
+    hub.post(
+        &format!("/v1/flags/{}/lift", flag["id"].as_str().unwrap()),
+        &key,
+        &json!({}),
+    )
+    .await;
     assert_eq!(hub.audit_count().await, 4);
     Ok(())
 }

@@ -26,8 +26,14 @@ impl Write for Captured {
 
 /// Every spelling of the raw values used below; none may appear anywhere at rest.
 const FORBIDDEN: &[&str] = &[
-    "199001010017", "19900101-0017", "9001010017", "900101-0017", "+46701234567", "701234567",
-    "fraud.victim@example.se", "SE4550000000058398257466",
+    "199001010017",
+    "19900101-0017",
+    "9001010017",
+    "900101-0017",
+    "+46701234567",
+    "701234567",
+    "fraud.victim@example.se",
+    "SE4550000000058398257466",
 ];
 
 #[tokio::test]
@@ -86,17 +92,22 @@ fn sqlite_bytes(hub: &TestHub) -> String {
 async fn postgres_text(hub: &TestHub) -> String {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(&hub.db.url).await.unwrap();
-    let tables: Vec<String> = sqlx::query("SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = 'public'")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get("t"))
-        .collect();
+    let tables: Vec<String> = sqlx::query(
+        "SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get("t"))
+    .collect();
     assert!(tables.iter().any(|t| t == "flags"));
     let mut out = String::new();
     for t in tables {
-        let rows = sqlx::query(&format!("SELECT x::text AS row FROM {t} x")).fetch_all(&mut conn).await.unwrap();
+        let rows = sqlx::query(&format!("SELECT x::text AS row FROM {t} x"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
         for r in rows {
             out.push_str(&r.get::<String, _>("row"));
             out.push('\n');

@@ -5,13 +5,16 @@ use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::problem::ApiError;
 use super::AppState;
+use super::problem::ApiError;
 use crate::members::{Caller, Scope, authenticate};
 
 /// Parses a JSON body, naming the offending field on failure (unknown fields, wrong
 /// types and missing fields all come back with a JSON path such as `identifiers[2].kind`).
-pub fn parse_json<T: DeserializeOwned>(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -21,12 +24,18 @@ pub fn parse_json<T: DeserializeOwned>(headers: &axum::http::HeaderMap, body: &[
             mime == "application/json" || mime.ends_with("+json")
         });
     if !is_json {
-        return Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json"));
+        return Err(ApiError::UnsupportedMediaType(
+            "expected Content-Type: application/json",
+        ));
     }
     // Two steps: syntax first (400), then shape against the type (422 naming the path).
     // serde_json reports a wrongly typed enum as a syntax error when parsing directly.
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::BadRequest(format!("malformed JSON at line {} column {}", e.line(), e.column()))
+        ApiError::BadRequest(format!(
+            "malformed JSON at line {} column {}",
+            e.line(),
+            e.column()
+        ))
     })?;
     if !value.is_object() {
         return Err(ApiError::invalid("body", "expected a JSON object"));
@@ -80,13 +89,18 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let presented = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized("missing Authorization: Bearer <key>"))?;
+            .ok_or(ApiError::Unauthorized(
+                "missing Authorization: Bearer <key>",
+            ))?;
         let caller = authenticate(&state.store, presented.trim()).await?;
         state.limits.check(&caller.member)?;
         Ok(caller)
@@ -98,7 +112,9 @@ impl Caller {
         if self.scopes.contains(&scope) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("the API key lacks the scope this operation needs"))
+            Err(ApiError::Forbidden(
+                "the API key lacks the scope this operation needs",
+            ))
         }
     }
 }

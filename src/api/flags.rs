@@ -80,12 +80,20 @@ pub async fn place(
         None => None,
         Some(v) => match v.to_str() {
             Ok(k) if !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_MAX => Some(k.to_string()),
-            _ => return Err(ApiError::invalid("Idempotency-Key", "must be 1 to 128 visible ASCII characters")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "Idempotency-Key",
+                    "must be 1 to 128 visible ASCII characters",
+                ));
+            }
         },
     };
     let now = state.clock.now();
     if req.identifier.kind != IdentifierKind::SePersonalNumber {
-        return Err(ApiError::invalid("identifier.kind", "flags are placed on se_personal_number identifiers"));
+        return Err(ApiError::invalid(
+            "identifier.kind",
+            "flags are placed on se_personal_number identifiers",
+        ));
     }
     let subject = req.identifier.normalise("identifier", now)?;
     let expires = check_member_flag(
@@ -110,7 +118,9 @@ pub async fn place(
         created_at: to_millis(now),
         expires_at: to_millis(expires),
     };
-    let idem = idempotency_key.as_deref().map(|k| (k, fingerprint.as_slice()));
+    let idem = idempotency_key
+        .as_deref()
+        .map(|k| (k, fingerprint.as_slice()));
     let (flag_id, outcome) = match state.store.insert_flag(&new, idem).await {
         Ok(IdempotentOutcome::Created) => (id, "created"),
         Ok(IdempotentOutcome::Replayed { flag_id }) => (flag_id, "replayed"),
@@ -118,9 +128,20 @@ pub async fn place(
         Err(e) => return Err(e.into()),
     };
     let row = state.store.member_flag(caller.member.id, &flag_id).await?;
-    let entry = audit_row(&caller, now, "flag.place", None, Some(token), outcome, &request_id);
+    let entry = audit_row(
+        &caller,
+        now,
+        "flag.place",
+        None,
+        Some(token),
+        outcome,
+        &request_id,
+    );
     state.audit.record(vec![entry]).await?;
-    Ok((StatusCode::CREATED, Json(FlagView::from_row(&row, to_millis(now)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(FlagView::from_row(&row, to_millis(now))),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/flags/{id}", params(("id" = String, Path)),
@@ -152,13 +173,27 @@ pub async fn lift(
 ) -> Result<Json<FlagView>, ApiError> {
     caller.require(Scope::FlagsWrite)?;
     let now = state.clock.now();
-    let row = state.store.lift_flag(caller.member.id, &id, to_millis(now)).await?;
-    let entry = audit_row(&caller, now, "flag.lift", None, row_token(&row), "lifted", &request_id);
+    let row = state
+        .store
+        .lift_flag(caller.member.id, &id, to_millis(now))
+        .await?;
+    let entry = audit_row(
+        &caller,
+        now,
+        "flag.lift",
+        None,
+        row_token(&row),
+        "lifted",
+        &request_id,
+    );
     state.audit.record(vec![entry]).await?;
     Ok(Json(FlagView::from_row(&row, to_millis(now))))
 }
 
 fn row_token(row: &FlagRow) -> Option<crate::pseudonym::Token> {
     let bytes = <[u8; 32]>::try_from(row.subject_token.as_slice()).ok()?;
-    Some(crate::pseudonym::Token { version: row.key_version, bytes })
+    Some(crate::pseudonym::Token {
+        version: row.key_version,
+        bytes,
+    })
 }

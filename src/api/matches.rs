@@ -75,8 +75,20 @@ pub async fn run(
     let entries = hits
         .iter()
         .map(|h| {
-            let outcome = if h.flags.is_empty() { "clear" } else { "flagged" };
-            audit_row(&caller, now, "match", purpose, Some(h.token), outcome, &request_id)
+            let outcome = if h.flags.is_empty() {
+                "clear"
+            } else {
+                "flagged"
+            };
+            audit_row(
+                &caller,
+                now,
+                "match",
+                purpose,
+                Some(h.token),
+                outcome,
+                &request_id,
+            )
         })
         .collect();
     // The answer leaves only after its audit entries are durable.

@@ -15,12 +15,12 @@ pub use ratelimit::RateLimits;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -71,8 +71,12 @@ impl std::fmt::Debug for IdentifierInput {
 impl IdentifierInput {
     /// Validates at the edge; `at` is the JSON path used in the error.
     pub fn normalise(&self, at: &str, now: DateTime<Utc>) -> Result<Normalised, ApiError> {
-        normalise(self.kind, &self.value, now.date_naive())
-            .map_err(|e| ApiError::invalid(format!("{at}.value"), format!("invalid {}: {e}", self.kind.as_str())))
+        normalise(self.kind, &self.value, now.date_naive()).map_err(|e| {
+            ApiError::invalid(
+                format!("{at}.value"),
+                format!("invalid {}: {e}", self.kind.as_str()),
+            )
+        })
     }
 }
 

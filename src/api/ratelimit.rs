@@ -14,9 +14,12 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use super::problem::ApiError;
 use crate::store::MemberRow;
 
+/// A member's limiter together with the (rate, burst) it was built from.
+type Entry = (i64, i64, Arc<DefaultDirectRateLimiter>);
+
 #[derive(Default)]
 pub struct RateLimits {
-    by_member: Mutex<HashMap<i64, (i64, i64, Arc<DefaultDirectRateLimiter>)>>,
+    by_member: Mutex<HashMap<i64, Entry>>,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -38,16 +41,24 @@ impl RateLimits {
     }
 
     fn limiter(&self, member: &MemberRow) -> Arc<DefaultDirectRateLimiter> {
-        let mut map = self.by_member.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((rate, burst, l)) = map.get(&member.id) {
-            if (*rate, *burst) == (member.rate_per_second, member.burst) {
-                return Arc::clone(l);
-            }
+        let mut map = self
+            .by_member
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((rate, burst, l)) = map.get(&member.id)
+            && (*rate, *burst) == (member.rate_per_second, member.burst)
+        {
+            return Arc::clone(l);
         }
         let rate = clamp(member.rate_per_second);
         let burst = clamp(member.burst);
-        let limiter = Arc::new(RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)));
-        map.insert(member.id, (member.rate_per_second, member.burst, Arc::clone(&limiter)));
+        let limiter = Arc::new(RateLimiter::direct(
+            Quota::per_second(rate).allow_burst(burst),
+        ));
+        map.insert(
+            member.id,
+            (member.rate_per_second, member.burst, Arc::clone(&limiter)),
+        );
         limiter
     }
 }

@@ -11,9 +11,14 @@ pub fn email(raw: &str) -> Result<String, IdentifierError> {
         .rsplit_once('@')
         .ok_or(IdentifierError::invalid("an e-mail address contains @"))?;
     if local.is_empty() || local.len() > 64 || s.len() > 254 {
-        return Err(IdentifierError::invalid("the e-mail address has a bad length"));
+        return Err(IdentifierError::invalid(
+            "the e-mail address has a bad length",
+        ));
     }
-    if local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@') {
+    if local
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+    {
         return Err(IdentifierError::invalid(
             "the local part of the e-mail address contains forbidden characters",
         ));
@@ -36,7 +41,9 @@ pub fn iban(raw: &str) -> Result<String, IdentifierError> {
         ));
     }
     let (country, check) = (&s[0..2], &s[2..4]);
-    if !country.chars().all(|c| c.is_ascii_uppercase()) || !check.chars().all(|c| c.is_ascii_digit()) {
+    if !country.chars().all(|c| c.is_ascii_uppercase())
+        || !check.chars().all(|c| c.is_ascii_digit())
+    {
         return Err(IdentifierError::invalid(
             "an IBAN starts with a country code and two check digits",
         ));
@@ -45,8 +52,14 @@ pub fn iban(raw: &str) -> Result<String, IdentifierError> {
     // and the number must be 1 modulo 97. Folding digit by digit avoids big integers.
     let mut remainder = 0u32;
     for c in s[4..].chars().chain(s[..4].chars()) {
-        let v = c.to_digit(36).ok_or(IdentifierError::invalid("bad IBAN character"))?;
-        remainder = if v < 10 { (remainder * 10 + v) % 97 } else { (remainder * 100 + v) % 97 };
+        let v = c
+            .to_digit(36)
+            .ok_or(IdentifierError::invalid("bad IBAN character"))?;
+        remainder = if v < 10 {
+            (remainder * 10 + v) % 97
+        } else {
+            (remainder * 100 + v) % 97
+        };
     }
     if remainder != 1 {
         return Err(IdentifierError::invalid("the IBAN check digits are wrong"));
@@ -60,7 +73,11 @@ fn giro_digits(raw: &str) -> Result<String, IdentifierError> {
         match c {
             '0'..='9' => digits.push(c),
             ' ' | '-' => {}
-            _ => return Err(IdentifierError::invalid("a giro number contains only digits")),
+            _ => {
+                return Err(IdentifierError::invalid(
+                    "a giro number contains only digits",
+                ));
+            }
         }
     }
     Ok(digits)
@@ -69,10 +86,14 @@ fn giro_digits(raw: &str) -> Result<String, IdentifierError> {
 pub fn bankgiro(raw: &str) -> Result<String, IdentifierError> {
     let d = giro_digits(raw)?;
     if !(7..=8).contains(&d.len()) {
-        return Err(IdentifierError::invalid("a bankgiro number has 7 or 8 digits"));
+        return Err(IdentifierError::invalid(
+            "a bankgiro number has 7 or 8 digits",
+        ));
     }
     if !luhn_valid(&d) {
-        return Err(IdentifierError::invalid("the bankgiro check digit is wrong"));
+        return Err(IdentifierError::invalid(
+            "the bankgiro check digit is wrong",
+        ));
     }
     Ok(d)
 }
@@ -80,10 +101,14 @@ pub fn bankgiro(raw: &str) -> Result<String, IdentifierError> {
 pub fn plusgiro(raw: &str) -> Result<String, IdentifierError> {
     let d = giro_digits(raw)?;
     if !(2..=8).contains(&d.len()) {
-        return Err(IdentifierError::invalid("a plusgiro number has 2 to 8 digits"));
+        return Err(IdentifierError::invalid(
+            "a plusgiro number has 2 to 8 digits",
+        ));
     }
     if !luhn_valid(&d) {
-        return Err(IdentifierError::invalid("the plusgiro check digit is wrong"));
+        return Err(IdentifierError::invalid(
+            "the plusgiro check digit is wrong",
+        ));
     }
     Ok(d)
 }
@@ -107,7 +132,9 @@ fn hostname(raw: &str) -> Result<String, IdentifierError> {
     let ascii = url::Host::parse(trimmed)
         .map_err(|_| IdentifierError::invalid("not a valid domain name"))?;
     let url::Host::Domain(host) = ascii else {
-        return Err(IdentifierError::invalid("expected a domain name, not an IP address"));
+        return Err(IdentifierError::invalid(
+            "expected a domain name, not an IP address",
+        ));
     };
     let host = host.to_ascii_lowercase();
     let labels_ok = host.split('.').all(|l| {
@@ -135,7 +162,9 @@ pub fn ip(raw: &str) -> Result<String, IdentifierError> {
 pub fn device_id(raw: &str) -> Result<String, IdentifierError> {
     let s = raw.trim();
     if s.is_empty() || s.len() > 256 {
-        return Err(IdentifierError::invalid("a device id has 1 to 256 characters"));
+        return Err(IdentifierError::invalid(
+            "a device id has 1 to 256 characters",
+        ));
     }
     if !s.chars().all(|c| c.is_ascii_graphic()) {
         return Err(IdentifierError::invalid(
@@ -152,16 +181,32 @@ mod tests {
 
     #[test]
     fn email_lowercases_and_validates() {
-        assert_eq!(email(" Bob.Smith@Example.SE ").as_deref(), Ok("bob.smith@example.se"));
-        for bad in ["bob", "@x.se", "bob@", "bo b@x.se", "bob@localhost", "bob@-x.se"] {
+        assert_eq!(
+            email(" Bob.Smith@Example.SE ").as_deref(),
+            Ok("bob.smith@example.se")
+        );
+        for bad in [
+            "bob",
+            "@x.se",
+            "bob@",
+            "bo b@x.se",
+            "bob@localhost",
+            "bob@-x.se",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn iban_checks_mod_97() {
-        assert_eq!(iban("se45 5000 0000 0583 9825 7466").as_deref(), Ok("SE4550000000058398257466"));
-        assert_eq!(iban("GB82 WEST 1234 5698 7654 32").as_deref(), Ok("GB82WEST12345698765432"));
+        assert_eq!(
+            iban("se45 5000 0000 0583 9825 7466").as_deref(),
+            Ok("SE4550000000058398257466")
+        );
+        assert_eq!(
+            iban("GB82 WEST 1234 5698 7654 32").as_deref(),
+            Ok("GB82WEST12345698765432")
+        );
         assert!(iban("SE4550000000058398257467").is_err());
         assert!(iban("SE45").is_err());
         assert!(iban("1145500000000583982574").is_err());
@@ -180,7 +225,10 @@ mod tests {
 
     #[test]
     fn domains_and_urls_reduce_to_the_lowercase_host() {
-        assert_eq!(domain("https://Login.EXAMPLE-bank.se/path?q=1").as_deref(), Ok("login.example-bank.se"));
+        assert_eq!(
+            domain("https://Login.EXAMPLE-bank.se/path?q=1").as_deref(),
+            Ok("login.example-bank.se")
+        );
         assert_eq!(domain("Example.se.").as_deref(), Ok("example.se"));
         assert_eq!(domain("bånk.se").as_deref(), Ok("xn--bnk-ula.se"));
         for bad in ["", "localhost", "http://10.0.0.1/", "exa mple.se", "-x.se"] {

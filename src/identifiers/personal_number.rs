@@ -78,7 +78,11 @@ fn infer_century(ten: &str, centenarian: bool, today: NaiveDate) -> Result<u32, 
     let yy: i32 = parse(&ten[0..2])?;
     let mm: u32 = parse(&ten[2..4])?;
     let dd: u32 = parse(&ten[4..6])?;
-    let day = if dd > COORDINATION_DAY_OFFSET { dd - COORDINATION_DAY_OFFSET } else { dd };
+    let day = if dd > COORDINATION_DAY_OFFSET {
+        dd - COORDINATION_DAY_OFFSET
+    } else {
+        dd
+    };
     let this_year = today.year();
     let mut year = this_year - (this_year - yy).rem_euclid(100);
     // If the birthday this year has not happened yet the person would be born in the
@@ -100,10 +104,14 @@ fn validate_twelve(twelve: &str) -> Result<(), IdentifierError> {
         day -= COORDINATION_DAY_OFFSET;
     }
     if !(1800..=2999).contains(&year) || NaiveDate::from_ymd_opt(year, month, day).is_none() {
-        return Err(IdentifierError::invalid("the date of birth is not a valid date"));
+        return Err(IdentifierError::invalid(
+            "the date of birth is not a valid date",
+        ));
     }
     if &twelve[8..11] == "000" {
-        return Err(IdentifierError::invalid("serial number 000 is never issued"));
+        return Err(IdentifierError::invalid(
+            "serial number 000 is never issued",
+        ));
     }
     if !luhn_valid(&twelve[2..]) {
         return Err(IdentifierError::invalid("the check digit is wrong"));
@@ -133,7 +141,7 @@ pub(crate) fn luhn_valid(digits: &str) -> bool {
         }
         sum += d;
     }
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 #[cfg(test)]
@@ -162,7 +170,13 @@ mod tests {
 
     #[test]
     fn all_spellings_of_one_number_normalise_alike() {
-        for raw in ["199001010017", "19900101-0017", "9001010017", "900101-0017", " 900101-0017 "] {
+        for raw in [
+            "199001010017",
+            "19900101-0017",
+            "9001010017",
+            "900101-0017",
+            " 900101-0017 ",
+        ] {
             assert_eq!(ok(raw), "199001010017", "{raw}");
         }
     }

@@ -34,7 +34,9 @@ pub fn normalise(raw: &str) -> Result<String, IdentifierError> {
         ));
     };
     if international.starts_with('0') {
-        return Err(IdentifierError::invalid("a country code never starts with 0"));
+        return Err(IdentifierError::invalid(
+            "a country code never starts with 0",
+        ));
     }
     if !(8..=15).contains(&international.len()) {
         return Err(IdentifierError::invalid(
@@ -58,7 +60,12 @@ mod tests {
 
     #[test]
     fn swedish_national_forms_become_e164() {
-        for raw in ["070-123 45 67", "0701234567", "+46701234567", "0046 70 123 45 67"] {
+        for raw in [
+            "070-123 45 67",
+            "0701234567",
+            "+46701234567",
+            "0046 70 123 45 67",
+        ] {
             assert_eq!(normalise(raw).as_deref(), Ok("+46701234567"), "{raw}");
         }
         assert_eq!(normalise("08-123 456 78").as_deref(), Ok("+46812345678"));
@@ -66,13 +73,24 @@ mod tests {
 
     #[test]
     fn foreign_numbers_keep_their_country_code() {
-        assert_eq!(normalise("+33 6 12 34 56 78").as_deref(), Ok("+33612345678"));
+        assert_eq!(
+            normalise("+33 6 12 34 56 78").as_deref(),
+            Ok("+33612345678")
+        );
         assert_eq!(normalise("0047 912 34 567").as_deref(), Ok("+4791234567"));
     }
 
     #[test]
     fn rejects_letters_short_long_and_misplaced_plus() {
-        for raw in ["070-CALL-NOW", "123", "+1234567890123456", "07+01234567", "+0701234567", "", "0701"] {
+        for raw in [
+            "070-CALL-NOW",
+            "123",
+            "+1234567890123456",
+            "07+01234567",
+            "+0701234567",
+            "",
+            "0701",
+        ] {
             assert!(normalise(raw).is_err(), "{raw}");
         }
     }

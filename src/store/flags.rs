@@ -141,7 +141,12 @@ impl Store {
     }
 
     /// Lifts an active flag. Lifting twice is harmless and reports the first lift time.
-    pub async fn lift_flag(&self, member_id: i64, id: &str, now: i64) -> Result<FlagRow, StoreError> {
+    pub async fn lift_flag(
+        &self,
+        member_id: i64,
+        id: &str,
+        now: i64,
+    ) -> Result<FlagRow, StoreError> {
         sqlx::query(
             "UPDATE flags SET lifted_at = $1 WHERE id = $2 AND member_id = $3 AND lifted_at IS NULL",
         )
@@ -154,7 +159,11 @@ impl Store {
     }
 
     /// Active flags (not lifted, not expired at `now`) for any of the given tokens.
-    pub async fn active_flags(&self, tokens: &[&[u8]], now: i64) -> Result<Vec<FlagRow>, StoreError> {
+    pub async fn active_flags(
+        &self,
+        tokens: &[&[u8]],
+        now: i64,
+    ) -> Result<Vec<FlagRow>, StoreError> {
         if tokens.is_empty() {
             return Ok(Vec::new());
         }

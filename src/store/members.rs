@@ -164,13 +164,12 @@ impl Store {
     }
 
     pub async fn revoke_api_key(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(self.pool())
+                .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

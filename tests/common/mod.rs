@@ -33,10 +33,22 @@ impl TestDb {
             Ok(admin) if admin.starts_with("postgres") => {
                 use sqlx::Connection;
                 let name = format!("fh_t_{}", hex::encode(rand::random::<[u8; 6]>()));
-                let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL reachable");
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create db");
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
-                TestDb { url: format!("{base}/{name}"), _dir: None, sqlite_path: None }
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("PostgreSQL reachable");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create db");
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_string())
+                    .unwrap_or(admin.clone());
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    sqlite_path: None,
+                }
             }
             _ => {
                 let dir = tempfile::tempdir().expect("tempdir");
@@ -56,7 +68,9 @@ impl TestDb {
 }
 
 pub fn start_time() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").expect("time").with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc)
 }
 
 pub struct TestHub {
@@ -76,32 +90,65 @@ impl TestHub {
 
     pub async fn start_with(tune: impl FnOnce(&mut Config)) -> TestHub {
         let db = TestDb::new().await;
-        let mut config = Config { database_url: None, ..Config::default() };
+        let mut config = Config {
+            database_url: None,
+            ..Config::default()
+        };
         tune(&mut config);
-        let store = Store::connect(&db.url, config.db_max_connections).await.expect("connect");
+        let store = Store::connect(&db.url, config.db_max_connections)
+            .await
+            .expect("connect");
         store.migrate().await.expect("migrate");
         let clock = ManualClock::new(start_time());
-        let hub = Hub::with_store(&config, store.clone(), &MasterKey::from_bytes([42; 32]), Arc::new(clock.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let hub = Hub::with_store(
+            &config,
+            store.clone(),
+            &MasterKey::from_bytes([42; 32]),
+            Arc::new(clock.clone()),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(fraudhub::serve(listener, hub, async move {
             let _ = rx.await;
         }));
-        TestHub { base, http: reqwest::Client::new(), clock, store, db, shutdown: Some(tx), task: Some(task) }
+        TestHub {
+            base,
+            http: reqwest::Client::new(),
+            clock,
+            store,
+            db,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
     }
 
     /// Admits a member and issues a key with the given scopes; returns (member id, key).
-    pub async fn member_with(&self, name: &str, scopes: &str, rate: i64, burst: i64) -> (i64, String) {
+    pub async fn member_with(
+        &self,
+        name: &str,
+        scopes: &str,
+        rate: i64,
+        burst: i64,
+    ) -> (i64, String) {
         let now = to_millis(start_time());
-        let m = self.store.insert_member(name, name, rate, burst, now).await.expect("member");
+        let m = self
+            .store
+            .insert_member(name, name, rate, burst, now)
+            .await
+            .expect("member");
         let scopes = members::parse_scopes(scopes).expect("scopes");
-        let key = members::issue_key(&self.store, m.id, &scopes, now).await.expect("key");
+        let key = members::issue_key(&self.store, m.id, &scopes, now)
+            .await
+            .expect("key");
         (m.id, key.token)
     }
 
     pub async fn member(&self, name: &str) -> (i64, String) {
-        self.member_with(name, "flags:write,matches:read", 10_000, 10_000).await
+        self.member_with(name, "flags:write,matches:read", 10_000, 10_000)
+            .await
     }
 
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
@@ -116,7 +163,13 @@ impl TestHub {
         split(resp).await
     }
 
-    pub async fn post_raw(&self, path: &str, key: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        key: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Value) {
         let resp = self
             .http
             .post(format!("{}{path}", self.base))
@@ -130,7 +183,13 @@ impl TestHub {
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        let resp = self.http.get(format!("{}{path}", self.base)).bearer_auth(key).send().await.expect("request");
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request");
         split(resp).await
     }
 
@@ -171,17 +230,28 @@ pub fn flag_body(pn: &str) -> Value {
 }
 
 pub fn match_body(pns: &[&str]) -> Value {
-    let ids: Vec<Value> = pns.iter().map(|p| serde_json::json!({"kind": "se_personal_number", "value": p})).collect();
+    let ids: Vec<Value> = pns
+        .iter()
+        .map(|p| serde_json::json!({"kind": "se_personal_number", "value": p}))
+        .collect();
     serde_json::json!({"purpose": "account_opening", "identifiers": ids})
 }
 
 /// Status and JSON body; also checks that every error is problem+json.
 pub async fn split(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
-    let ctype = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let text = resp.text().await.expect("body");
     if status >= 400 {
-        assert_eq!(ctype, "application/problem+json", "status {status} body {text}");
+        assert_eq!(
+            ctype, "application/problem+json",
+            "status {status} body {text}"
+        );
     }
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     (status, body)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The test command: the whole behavioural suite on SQLite, then again on PostgreSQL.
+# PostgreSQL comes from FRAUDHUB_TEST_PG_ADMIN_URL (default: the local server); every test
+# creates its own database there. Fails if PostgreSQL is unreachable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_ADMIN_URL="${FRAUDHUB_TEST_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
+
+ensure_postgres() {
+    if pg_isready -q -d "$PG_ADMIN_URL" 2>/dev/null; then return 0; fi
+    if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+        echo "starting the local PostgreSQL cluster"
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    fi
+    for _ in $(seq 1 30); do
+        pg_isready -q -d "$PG_ADMIN_URL" 2>/dev/null && return 0
+        sleep 1
+    done
+    echo "error: PostgreSQL is unreachable at $PG_ADMIN_URL" >&2
+    exit 1
+}
+
+drop_stale_test_databases() {
+    psql "$PG_ADMIN_URL" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'fh\_t\_%'" |
+        while read -r db; do psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null; done
+}
+
+ensure_postgres
+drop_stale_test_databases
+
+echo "=== test suite on SQLite"
+env -u FRAUDHUB_TEST_DATABASE_URL cargo test --all-targets
+
+echo "=== behavioural suite on PostgreSQL"
+FRAUDHUB_TEST_DATABASE_URL="$PG_ADMIN_URL" cargo test --tests
+
+drop_stale_test_databases
+echo "=== all tests passed on SQLite and PostgreSQL"

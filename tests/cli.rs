@@ -1,0 +1,205 @@
+//! The operator's CLI and `serve` as a real process: admit, issue, suspend, revoke, and
+//! graceful shutdown on SIGTERM with the audit log flushed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+fn fraudhub(db: &TestDb, data_dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fraudhub"))
+        .args(args)
+        .env("FRAUDHUB_DATABASE_URL", &db.url)
+        .env("FRAUDHUB_DATA_DIR", data_dir)
+        .env_remove("FRAUDHUB_MASTER_KEY")
+        .output()
+        .expect("run fraudhub")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[tokio::test]
+async fn operator_admits_a_member_issues_lists_and_revokes_keys() -> TestResult {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir()?;
+    ok(&fraudhub(&db, dir.path(), &["migrate"]));
+    let added = ok(&fraudhub(
+        &db,
+        dir.path(),
+        &[
+            "member",
+            "add",
+            "--name",
+            "bank-a",
+            "--display-name",
+            "Bank A AB",
+            "--rate",
+            "5",
+            "--burst",
+            "10",
+        ],
+    ));
+    assert!(added.contains("member 1 added"), "{added}");
+    let listed = ok(&fraudhub(&db, dir.path(), &["member", "list"]));
+    assert!(
+        listed.contains("bank-a") && listed.contains("Bank A AB") && listed.contains("active"),
+        "{listed}"
+    );
+
+    let key = ok(&fraudhub(
+        &db,
+        dir.path(),
+        &[
+            "key",
+            "issue",
+            "--member",
+            "1",
+            "--scopes",
+            "flags:write,matches:read",
+        ],
+    ));
+    let key = key.trim();
+    assert!(key.starts_with("fh_"));
+    let key_id = key.split('_').nth(1).unwrap();
+    let keys = ok(&fraudhub(
+        &db,
+        dir.path(),
+        &["key", "list", "--member", "1"],
+    ));
+    assert!(
+        keys.contains(key_id) && !keys.contains(key),
+        "the secret is never listed: {keys}"
+    );
+
+    ok(&fraudhub(&db, dir.path(), &["key", "revoke", key_id]));
+    let keys = ok(&fraudhub(
+        &db,
+        dir.path(),
+        &["key", "list", "--member", "1"],
+    ));
+    assert!(
+        !keys.lines().nth(1).unwrap().trim_end().ends_with('-'),
+        "revocation time shown: {keys}"
+    );
+    ok(&fraudhub(&db, dir.path(), &["member", "suspend", "1"]));
+    assert!(ok(&fraudhub(&db, dir.path(), &["member", "list"])).contains("suspended"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn cli_refuses_bad_operator_input_with_a_clear_message() -> TestResult {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir()?;
+    let out = fraudhub(
+        &db,
+        dir.path(),
+        &["key", "issue", "--member", "1", "--scopes", "admin"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
+    let out = fraudhub(&db, dir.path(), &["member", "suspend", "999"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("member 999"));
+    ok(&fraudhub(
+        &db,
+        dir.path(),
+        &["member", "add", "--name", "bank-a"],
+    ));
+    let dup = fraudhub(&db, dir.path(), &["member", "add", "--name", "bank-a"]);
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn production_mode_refuses_development_defaults() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out = Command::new(env!("CARGO_BIN_EXE_fraudhub"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("FRAUDHUB_PRODUCTION", "true")
+        .env("FRAUDHUB_DATA_DIR", dir.path())
+        .env_remove("FRAUDHUB_DATABASE_URL")
+        .env_remove("FRAUDHUB_MASTER_KEY")
+        .output()?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("production"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn serve_generates_a_private_dev_key_and_sigterm_drains_and_flushes() -> TestResult {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir()?;
+    ok(&fraudhub(
+        &db,
+        dir.path(),
+        &["member", "add", "--name", "bank-a"],
+    ));
+    let key = ok(&fraudhub(
+        &db,
+        dir.path(),
+        &["key", "issue", "--member", "1", "--scopes", "matches:read"],
+    ));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_fraudhub"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("FRAUDHUB_DATABASE_URL", &db.url)
+        .env("FRAUDHUB_DATA_DIR", dir.path())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            ready = r.status() == 200;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "hub became ready");
+    // A development master key was generated, private to the owner.
+    let key_file = dir.path().join("dev-master.key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_file)?.permissions().mode() & 0o777,
+        0o600
+    );
+
+    let mut sent = 0;
+    for _ in 0..20 {
+        let r = http
+            .post(format!("{base}/v1/matches"))
+            .bearer_auth(key.trim())
+            .json(&match_body(&[PN]))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200);
+        sent += 1;
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    assert!(out.status.success(), "clean exit on SIGTERM");
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.contains("audit writer flushed"), "{logs}");
+    assert!(
+        logs.contains("DEVELOPMENT MASTER KEY"),
+        "loud warning: {logs}"
+    );
+    let store = fraudhub::store::Store::connect(&db.url, 1).await?;
+    assert_eq!(store.audit_count().await?, sent);
+    Ok(())
+}
