@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod bankid;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod matching;
 pub mod members;
 pub mod pseudonym;
 pub mod store;
+pub mod tlog;
 
 pub use api::router;
 pub use hub::{Hub, serve};

@@ -1,0 +1,31 @@
+//! BankID: an RP API v6.0 client over mutual TLS, animated QR codes, and a
+//! built-in simulator speaking the same wire protocol.
+//!
+//! Personal numbers travel in [`PersonalNumber`], whose `Debug` is
+//! redacted; log orderRefs, never personal numbers.
+
+mod client;
+mod collect;
+mod error;
+mod poll;
+pub mod qr;
+mod secret;
+pub mod sim;
+mod tls;
+mod types;
+
+pub use client::{BankIdClient, ClientConfig, PRODUCTION_BASE_URL, TEST_BASE_URL};
+pub use collect::{
+    CollectResponse, CollectStatus, CompletedDevice, CompletedUser, CompletionData, HintCode,
+    StepUp,
+};
+pub use error::{BankIdError, ErrorBody};
+pub use qr::{QrGenerator, qr_auth_code, qr_code};
+pub use secret::{PersonalNumber, Secret, is_valid_personal_number};
+pub use sim::{SimConfig, SimError, SimHandle, run_standalone, spawn_simulator};
+pub use tls::{ClientIdentity, client_tls_config, root_store};
+pub use tokio_util::sync::CancellationToken;
+pub use types::{
+    CallInitiator, CardReader, OrderRefRequest, OrderRequest, OrderResponse, PhoneOrderRequest,
+    PhoneOrderResponse, Requirement, UserVisibleDataFormat,
+};
