@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# Benchmark: single-identifier POST /v1/matches next to GET /healthz, measured the same way
+# in the same run, on SQLite and on PostgreSQL. Prints a markdown table.
+#
+#   flock /tmp/cargo-build.lock bash scripts/bench.sh      # on a shared build machine
+#   bash scripts/bench.sh                                  # otherwise
+#
+# Environment:
+#   BENCH_DURATION        wrk duration per run (default 15s)
+#   BENCH_CONNECTIONS     wrk connections (default 64)
+#   BENCH_THREADS         wrk threads (default 2)
+#   BENCH_BACKENDS        "sqlite postgres" (default both)
+#   BENCH_PG_ADMIN_URL    PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/test);
+#                         a fresh database is created there and dropped afterwards.
+#
+# This script does not take the build lock itself: it calls cargo directly.
+# Its own settings avoid the FRAUDHUB_ prefix on purpose: the hub reads every FRAUDHUB_*
+# variable as configuration.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${BENCH_DURATION:-15s}"
+CONNS="${BENCH_CONNECTIONS:-64}"
+THREADS="${BENCH_THREADS:-2}"
+BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
+PG_ADMIN_URL="${BENCH_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
+LUA="scripts/bench/match.lua"
+BIN="target/release/fraudhub"
+PN="19900101-0017" # a test personal number
+
+log() { echo "bench: $*" >&2; }
+
+install_if_missing() { # command package
+    command -v "$1" >/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        log "installing $2"
+        apt-get update -qq >/dev/null && apt-get install -y -qq "$2" >/dev/null
+    else
+        echo "error: $1 is missing (install the $2 package)" >&2
+        exit 1
+    fi
+}
+
+install_if_missing wrk wrk
+install_if_missing curl curl
+case " $BACKENDS " in *" sqlite "*) install_if_missing sqlite3 sqlite3 ;; esac
+case " $BACKENDS " in *" postgres "*) install_if_missing psql postgresql-client ;; esac
+
+log "building the release binary"
+cargo build --release --quiet
+
+WORK="$(mktemp -d -t fraudhub-bench.XXXXXX)"
+
+# Request logging off (warn and above only). Some builds rejected FRAUDHUB_LOG as an unknown
+# configuration key; then the hub runs with its default (info) logging and the table says so.
+HUB_LOG="warn"
+LOG_NOTE="FRAUDHUB_LOG=warn"
+if FRAUDHUB_LOG=warn FRAUDHUB_DATA_DIR="$WORK/probe" "$BIN" member list 2>&1 | grep -q 'unknown field'; then
+    log "WARNING: this build rejects FRAUDHUB_LOG; the hub runs with default info logging"
+    HUB_LOG=""
+    LOG_NOTE="FRAUDHUB_LOG rejected by this build: default info logging (one line per request)"
+fi
+HUB_PID=""
+PG_DB=""
+cleanup() {
+    if [ -n "$HUB_PID" ] && kill -0 "$HUB_PID" 2>/dev/null; then
+        kill -TERM "$HUB_PID" 2>/dev/null || true
+        wait "$HUB_PID" 2>/dev/null || true
+    fi
+    if [ -n "$PG_DB" ]; then
+        psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Total CPU ticks (utime+stime) of a list of pids; missing pids count as 0.
+cpu_ticks() {
+    local total=0 pid t
+    for pid in "$@"; do
+        t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+        total=$((total + t))
+    done
+    echo "$total"
+}
+pg_pids() { pgrep -x postgres 2>/dev/null | tr '\n' ' ' || true; }
+# "busy idle" jiffies, whole machine
+machine_ticks() { awk '/^cpu /{busy=$2+$3+$4+$7+$8; idle=$5+$6; print busy, idle}' /proc/stat; }
+
+# Converts a wrk latency ("812.00us", "1.23ms", "1.01s") to milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n = n / 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n = n * 60000; else if (v ~ /s$/) n = n * 1000
+        printf "%.3f", n
+    }'
+}
+
+# run_wrk NAME ARGS... : runs wrk, keeps its output in $WORK/NAME.txt, sets RPS P50 P99 TOTAL NON2XX ERRORS
+run_wrk() {
+    local name="$1"
+    shift
+    local out="$WORK/$name.txt"
+    local hub_before pg_before m_before m_after hub_after pg_after pgp
+    pgp="$(pg_pids)"
+    hub_before=$(cpu_ticks "$HUB_PID")
+    # shellcheck disable=SC2086
+    pg_before=$(cpu_ticks $pgp)
+    m_before=$(machine_ticks)
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" >"$out" 2>&1
+    m_after=$(machine_ticks)
+    hub_after=$(cpu_ticks "$HUB_PID")
+    pgp="$pgp $(pg_pids)"
+    # shellcheck disable=SC2086
+    pg_after=$(cpu_ticks $(echo $pgp | tr ' ' '\n' | sort -u))
+    RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+    P50=$(to_ms "$(awk '/^ +50%/ {print $2}' "$out")")
+    P99=$(to_ms "$(awk '/^ +99%/ {print $2}' "$out")")
+    TOTAL=$(awk '/requests in/ {print $1}' "$out")
+    NON2XX=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+    NON2XX="${NON2XX:-0}"
+    ERRORS=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$out")
+    ERRORS="${ERRORS:-0}"
+    # CPU use, in cores (100% = one core), over the wrk run
+    local secs busy idle busy0 idle0 hz
+    hz=$(getconf CLK_TCK)
+    secs=$(awk '/requests in/ {sub(/s,?$/, "", $4); print $4 + 0}' "$out")
+    read -r busy0 idle0 <<<"$m_before"
+    read -r busy idle <<<"$m_after"
+    HUB_CPU=$(awk -v a="$hub_before" -v b="$hub_after" -v s="$secs" -v hz="$hz" 'BEGIN {printf "%.0f", (b - a) / hz / s * 100}')
+    PG_CPU=$(awk -v a="$pg_before" -v b="$pg_after" -v s="$secs" -v hz="$hz" 'BEGIN {printf "%.0f", (b - a) / hz / s * 100}')
+    MACHINE_BUSY=$(awk -v b0="$busy0" -v i0="$idle0" -v b="$busy" -v i="$idle" 'BEGIN {printf "%.0f", (b - b0) / ((b - b0) + (i - i0)) * 100}')
+    log "$name: $RPS req/s, p50 ${P50} ms, p99 ${P99} ms, $TOTAL requests, $NON2XX non-2xx, $ERRORS socket errors; CPU hub ${HUB_CPU}% postgres ${PG_CPU}% machine busy ${MACHINE_BUSY}%"
+}
+
+audit_matches() { # count of match audit entries
+    case "$BACKEND" in
+    sqlite) sqlite3 "$DATA_DIR/fraudhub.db" "PRAGMA busy_timeout=5000; SELECT COUNT(*) FROM audit_log WHERE action = 'match';" | tail -n1 ;;
+    postgres) psql "$DB_URL" -Atc "SELECT COUNT(*) FROM audit_log WHERE action = 'match'" ;;
+    esac
+}
+
+ROWS=()
+CHECKS=()
+
+bench_backend() {
+    BACKEND="$1"
+    DATA_DIR="$WORK/$BACKEND"
+    mkdir -p "$DATA_DIR"
+    local env=(FRAUDHUB_DATA_DIR="$DATA_DIR")
+    if [ -n "$HUB_LOG" ]; then env+=(FRAUDHUB_LOG="$HUB_LOG"); fi
+    case "$BACKEND" in
+    sqlite)
+        DB_URL=""
+        ;;
+    postgres)
+        pg_isready -q -d "$PG_ADMIN_URL" || {
+            echo "error: PostgreSQL is unreachable at $PG_ADMIN_URL" >&2
+            exit 1
+        }
+        PG_DB="fh_bench_$(date +%s)_$$"
+        psql "$PG_ADMIN_URL" -qc "CREATE DATABASE \"$PG_DB\"" >/dev/null
+        DB_URL="${PG_ADMIN_URL%/*}/$PG_DB"
+        env+=(FRAUDHUB_DATABASE_URL="$DB_URL")
+        ;;
+    *)
+        echo "error: unknown backend $BACKEND" >&2
+        exit 1
+        ;;
+    esac
+
+    local member key port base
+    member=$(env "${env[@]}" "$BIN" member add --name bench --rate 1000000 --burst 1000000 | awk '/^member/ {print $2}')
+    key=$(env "${env[@]}" "$BIN" key issue --member "$member" --scopes flags:write,matches:read 2>/dev/null)
+    port=$(free_port)
+    base="http://127.0.0.1:$port"
+    env "${env[@]}" "$BIN" serve --listen "127.0.0.1:$port" 2>"$WORK/$BACKEND-hub.log" &
+    HUB_PID=$!
+    for _ in $(seq 1 100); do
+        curl -fsS "$base/readyz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -fsS "$base/readyz" >/dev/null
+
+    local status
+    status=$(curl -s -o "$WORK/flag.json" -w '%{http_code}' -X POST "$base/v1/flags" \
+        -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+        -d "{\"identifier\":{\"kind\":\"se_personal_number\",\"value\":\"$PN\"},\"kind\":\"identity_theft\",\"consent_reference\":\"bench-1\"}")
+    [ "$status" = 201 ] || {
+        echo "error: placing the flag answered $status: $(cat "$WORK/flag.json")" >&2
+        exit 1
+    }
+    # One match by hand: the answer must say flagged.
+    curl -fsS -X POST "$base/v1/matches" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+        -d "{\"purpose\":\"account_opening\",\"identifiers\":[{\"kind\":\"se_personal_number\",\"value\":\"$PN\"}]}" |
+        grep -q '"flagged":true' || {
+        echo "error: the bench match did not come back flagged" >&2
+        exit 1
+    }
+
+    log "$BACKEND: GET /healthz"
+    run_wrk "$BACKEND-healthz" "$base/healthz"
+    local h_rps="$RPS" h_p50="$P50" h_p99="$P99"
+    ROWS+=("| $BACKEND | GET /healthz | $h_rps | $h_p50 | $h_p99 | $NON2XX | $ERRORS | $HUB_CPU% | $PG_CPU% | $MACHINE_BUSY% | |")
+
+    sleep 1
+    local before after ok diff
+    before=$(audit_matches)
+    log "$BACKEND: POST /v1/matches (1 identifier)"
+    BENCH_KEY="$key" run_wrk "$BACKEND-matches" -s "$LUA" "$base/v1/matches"
+    # Let requests that were in flight when wrk stopped finish, then stop the hub cleanly
+    # (SIGTERM drains and flushes the audit writer) before counting.
+    sleep 1
+    kill -TERM "$HUB_PID"
+    wait "$HUB_PID" || {
+        echo "error: the hub did not exit cleanly" >&2
+        exit 1
+    }
+    HUB_PID=""
+    after=$(audit_matches)
+    ok=$((TOTAL - NON2XX))
+    diff=$((after - before - ok))
+    local ratio
+    ratio=$(awk -v m="$RPS" -v h="$h_rps" 'BEGIN {printf "%.1f%%", m / h * 100}')
+    ROWS+=("| $BACKEND | POST /v1/matches | $RPS | $P50 | $P99 | $NON2XX | $ERRORS | $HUB_CPU% | $PG_CPU% | $MACHINE_BUSY% | $ratio |")
+    local verdict
+    if [ "$diff" -eq 0 ]; then
+        verdict="equal"
+    elif [ "$diff" -gt 0 ] && [ "$diff" -le "$CONNS" ]; then
+        verdict="$diff more entries than answers wrk counted: requests still in flight when wrk stopped (at most one per connection)"
+    else
+        verdict="MISMATCH ($diff)"
+    fi
+    CHECKS+=("| $BACKEND | $ok | $((after - before)) | $verdict |")
+
+    if [ -n "$PG_DB" ]; then
+        psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null
+        PG_DB=""
+    fi
+    case "$verdict" in MISMATCH*)
+        echo "error: audit entries do not match successful requests on $BACKEND" >&2
+        exit 1
+        ;;
+    esac
+}
+
+for b in $BACKENDS; do bench_backend "$b"; done
+
+echo
+echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency; hub and wrk on the same $(nproc)-core machine; $LOG_NOTE; latencies in ms"
+echo
+echo "| backend | endpoint | requests/s | p50 ms | p99 ms | non-2xx | socket errors | hub CPU | postgres CPU | machine busy | matches/healthz |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "| backend | successful match requests (wrk) | match audit entries | check |"
+echo "|---|---:|---:|---|"
+printf '%s\n' "${CHECKS[@]}"
