@@ -25,7 +25,7 @@ THREADS="${BENCH_THREADS:-2}"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
 PG_ADMIN_URL="${BENCH_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
 LUA="scripts/bench/match.lua"
-BIN="target/release/fraudhub"
+BIN="${CARGO_TARGET_DIR:-target}/release/fraudhub"
 PN="19900101-0017" # a test personal number
 
 log() { echo "bench: $*" >&2; }
@@ -55,7 +55,8 @@ WORK="$(mktemp -d -t fraudhub-bench.XXXXXX)"
 # configuration key; then the hub runs with its default (info) logging and the table says so.
 HUB_LOG="warn"
 LOG_NOTE="FRAUDHUB_LOG=warn"
-if FRAUDHUB_LOG=warn FRAUDHUB_DATA_DIR="$WORK/probe" "$BIN" member list 2>&1 | grep -q 'unknown field'; then
+probe="$(FRAUDHUB_LOG=warn FRAUDHUB_DATA_DIR="$WORK/probe" "$BIN" member list 2>&1 || true)"
+if [[ "$probe" == *"unknown field"* ]]; then
     log "WARNING: this build rejects FRAUDHUB_LOG; the hub runs with default info logging"
     HUB_LOG=""
     LOG_NOTE="FRAUDHUB_LOG rejected by this build: default info logging (one line per request)"
