@@ -27,8 +27,7 @@ WORKDIR /var/lib/fraudhub
 # Listen on all interfaces inside the container; publish the port on 127.0.0.1 or behind
 # a TLS-terminating proxy. The data directory only matters for the embedded SQLite mode.
 ENV FRAUDHUB_LISTEN=0.0.0.0:8080 \
-    FRAUDHUB_DATA_DIR=/var/lib/fraudhub \
-    FRAUDHUB_LOG_FORMAT=json
+    FRAUDHUB_DATA_DIR=/var/lib/fraudhub
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["curl", "-fsS", "http://127.0.0.1:8080/readyz"]
