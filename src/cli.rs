@@ -11,7 +11,10 @@ use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock, from_millis, to_millis};
 use crate::config::{Config, Overrides};
-use crate::hub::{Hub, open_store, serve};
+use crate::audit::log::AuditLog;
+use crate::audit::verify::verify_log;
+use crate::hub::{Hub, load_signing_key, open_store, serve};
+use crate::tlog::NoteVerifier;
 use crate::members::{issue_key, parse_scopes};
 use crate::store::Store;
 
@@ -52,6 +55,23 @@ enum Command {
     /// Issue, list and revoke API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Verify, checkpoint and prune the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the whole tree and check every signed checkpoint; exit 1 on any finding.
+    Verify {
+        /// Verifier key (`name+keyid+base64`); default: derived from the configured signing key.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Sign a checkpoint of the current log now and print it.
+    Checkpoint,
+    /// Clear personal-data fields of entries older than the retention window now.
+    Retention,
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +182,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             member(cmd, &admin_store(&config).await?, &config, clock.now()).await
         }
         Command::Key(cmd) => key(cmd, &admin_store(&config).await?, clock.now()).await,
+        Command::Audit(cmd) => audit(cmd, &admin_store(&config).await?, &config, clock.now()).await,
     }
 }
 
@@ -325,6 +346,44 @@ async fn key(
                 .await
                 .with_context(|| format!("key {key_id}"))?;
             println!("key {key_id} revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn audit(
+    cmd: AuditCommand,
+    store: &Store,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let signer = load_signing_key(config)?;
+    let log = AuditLog::new(store.clone(), signer, config.audit_origin.clone());
+    match cmd {
+        AuditCommand::Verify { public_key } => {
+            let verifier = match public_key {
+                Some(vkey) => NoteVerifier::from_vkey(vkey.trim()).context("--public-key")?,
+                None => log.verifier(),
+            };
+            let report = verify_log(store, &verifier, &config.audit_origin).await?;
+            println!(
+                "{} entries ({} past retention), {} checkpoints checked",
+                report.entries, report.redacted, report.checkpoints
+            );
+            if let Some(first) = report.findings.first() {
+                for f in &report.findings {
+                    println!("FINDING: {f}");
+                }
+                bail!("audit log verification FAILED: {first}");
+            }
+            println!("audit log verified: complete and unaltered");
+        }
+        AuditCommand::Checkpoint => {
+            print!("{}", log.checkpoint(now).await?.note);
+        }
+        AuditCommand::Retention => {
+            let n = log.apply_retention(now, config.audit_retention_days).await?;
+            println!("cleared personal data from {n} entries older than {} days", config.audit_retention_days);
         }
     }
     Ok(())

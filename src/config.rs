@@ -51,6 +51,15 @@ pub struct Config {
     pub audit_batch_max: usize,
     pub default_rate_per_second: u32,
     pub default_burst: u32,
+    /// Ed25519 checkpoint signing key (hex seed), normally only from the environment.
+    pub audit_signing_key: Option<Secret>,
+    pub audit_signing_key_file: Option<PathBuf>,
+    /// Checkpoint origin line and signing key name.
+    pub audit_origin: String,
+    /// How often a new checkpoint is signed when the log has grown.
+    pub checkpoint_interval_secs: u64,
+    /// Personal-data fields of audit entries older than this are cleared.
+    pub audit_retention_days: u32,
 }
 
 impl Default for Config {
@@ -70,6 +79,11 @@ impl Default for Config {
             audit_batch_max: 2048,
             default_rate_per_second: 200,
             default_burst: 400,
+            audit_signing_key: None,
+            audit_signing_key_file: None,
+            audit_origin: "fraudhub.local/audit".to_string(),
+            checkpoint_interval_secs: 60,
+            audit_retention_days: 365,
         }
     }
 }
@@ -100,7 +114,13 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("FRAUDHUB_"))
+            // Variables that belong to logging and the test harness, not to the config.
+            .merge(Env::prefixed("FRAUDHUB_").ignore(&[
+                "log",
+                "log_format",
+                "test_database_url",
+                "test_pg_admin_url",
+            ]))
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(Box::new)?;
@@ -142,7 +162,19 @@ impl Config {
         if self.default_rate_per_second == 0 || self.default_burst == 0 {
             return invalid("default_rate_per_second", "rate and burst must be > 0");
         }
+        if self.audit_origin.trim().is_empty() || self.audit_origin.contains(char::is_whitespace) {
+            return invalid("audit_origin", "must be a non-empty name without spaces");
+        }
+        if self.checkpoint_interval_secs == 0 || self.audit_retention_days == 0 {
+            return invalid("checkpoint_interval_secs", "interval and retention must be > 0");
+        }
         if self.production {
+            if self.audit_signing_key.is_none() && self.audit_signing_key_file.is_none() {
+                return invalid(
+                    "audit_signing_key_file",
+                    "production refuses the generated development checkpoint signing key",
+                );
+            }
             if self.database_url.is_none() {
                 return invalid(
                     "database_url",

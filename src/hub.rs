@@ -10,10 +10,12 @@ use tokio::task::JoinHandle;
 
 use crate::api::{AppState, RateLimits, Settings, router};
 use crate::audit::AuditSink;
+use crate::audit::log::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::pseudonym::{KeyError, MasterKey, Pseudonymiser};
 use crate::store::{Store, StoreError};
+use crate::tlog::{NoteError, NoteSigner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -26,6 +28,8 @@ pub enum HubError {
         path: String,
         source: std::io::Error,
     },
+    #[error("checkpoint signing key: {0}")]
+    SigningKey(#[from] NoteError),
     #[error("data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -37,6 +41,8 @@ pub enum HubError {
 pub struct Hub {
     state: AppState,
     audit_writer: JoinHandle<()>,
+    checkpoint_interval: Duration,
+    retention_days: u32,
 }
 
 impl Hub {
@@ -45,17 +51,20 @@ impl Hub {
         let store = open_store(config).await?;
         store.migrate().await?;
         let master = load_master_key(config)?;
-        Ok(Hub::with_store(config, store, &master, clock))
+        let signer = load_signing_key(config)?;
+        Ok(Hub::with_store(config, store, &master, signer, clock))
     }
 
     pub fn with_store(
         config: &Config,
         store: Store,
         master: &MasterKey,
+        signer: NoteSigner,
         clock: Arc<dyn Clock>,
     ) -> Hub {
         let (audit, audit_writer) = AuditSink::start(store.clone(), config.audit_batch_max);
         let state = AppState {
+            audit_log: AuditLog::new(store.clone(), signer, config.audit_origin.clone()),
             store,
             audit,
             pseudonymiser: Arc::new(Pseudonymiser::new(master, config.master_key_version)),
@@ -70,6 +79,8 @@ impl Hub {
         Hub {
             state,
             audit_writer,
+            checkpoint_interval: Duration::from_secs(config.checkpoint_interval_secs),
+            retention_days: config.audit_retention_days,
         }
     }
 
@@ -88,18 +99,63 @@ pub async fn serve(
     let Hub {
         state,
         audit_writer,
+        checkpoint_interval,
+        retention_days,
     } = hub;
     let store = state.store.clone();
+    let log = state.audit_log.clone();
+    let clock = state.clock.clone();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let housekeeping = tokio::spawn(housekeeping(
+        log.clone(),
+        clock.clone(),
+        checkpoint_interval,
+        retention_days,
+        stop.clone(),
+    ));
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
+    stop.cancel();
+    let _ = housekeeping.await;
     // All handler clones of the sink are gone now, so the writer commits what is left
     // and ends.
     if let Err(e) = audit_writer.await {
         tracing::error!(error = %e, "audit writer ended abnormally");
     }
+    // Sign the final state so the last entries are covered by a checkpoint.
+    if let Err(e) = log.checkpoint(clock.now()).await {
+        tracing::error!(error = %e, "final checkpoint failed");
+    }
     store.close().await;
     Ok(())
+}
+
+/// Signs checkpoints at the configured cadence and applies audit retention.
+async fn housekeeping(
+    log: AuditLog,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+    retention_days: u32,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = clock.now();
+        match log.checkpoint(now).await {
+            Ok(cp) => tracing::debug!(size = cp.size, "checkpoint current"),
+            Err(e) => tracing::error!(error = %e, "checkpoint failed"),
+        }
+        match log.apply_retention(now, retention_days).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "audit retention cleared personal data"),
+            Err(e) => tracing::error!(error = %e, "audit retention failed"),
+        }
+    }
 }
 
 pub async fn open_store(config: &Config) -> Result<Store, HubError> {
@@ -131,6 +187,27 @@ pub fn load_master_key(config: &Config) -> Result<MasterKey, HubError> {
         "GENERATED A DEVELOPMENT MASTER KEY: tokens depend on it; set FRAUDHUB_MASTER_KEY or master_key_file in production"
     );
     Ok(key)
+}
+
+/// The checkpoint signing key: environment, else file, else (development only) a
+/// generated key persisted next to the development master key.
+pub fn load_signing_key(config: &Config) -> Result<NoteSigner, HubError> {
+    let name = config.audit_origin.as_str();
+    if let Some(text) = &config.audit_signing_key {
+        return Ok(NoteSigner::from_key_text(name, text.expose())?);
+    }
+    if let Some(path) = &config.audit_signing_key_file {
+        return Ok(NoteSigner::from_file(name, path)?);
+    }
+    let path = config.data_dir.join("dev-audit-signing.key");
+    if path.exists() {
+        return Ok(NoteSigner::from_file(name, &path)?);
+    }
+    create_private_dir(&config.data_dir)?;
+    let signer = NoteSigner::generate(name)?;
+    write_private_file(&path, signer.secret_hex().as_bytes())?;
+    tracing::warn!(path = %path.display(), "GENERATED A DEVELOPMENT CHECKPOINT SIGNING KEY: not for production");
+    Ok(signer)
 }
 
 fn read_key_file(path: &Path) -> Result<MasterKey, HubError> {

@@ -45,17 +45,47 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (member_id, idempotency_key)
 );
 
+-- The audit log is an append-only Merkle tree (docs/audit.md). leaf_index is dense and
+-- assigned in commit order under the tlog_state row lock; the leaf hash of entry i is
+-- tlog_nodes(level 0, idx i). Retention clears the personal-data columns and sets
+-- redacted = 1, while the leaf hash stays so the log still verifies.
 CREATE TABLE audit_log (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    leaf_index    BIGINT  PRIMARY KEY,
     at            BIGINT  NOT NULL,
     member_id     BIGINT,
     key_id        TEXT,
     action        TEXT    NOT NULL,
     purpose       TEXT,
     subject_token BLOB,
-    key_version   BIGINT ,
+    key_version   BIGINT,
     outcome       TEXT    NOT NULL,
-    request_id    TEXT    NOT NULL
+    request_id    TEXT,
+    redacted      BIGINT  NOT NULL DEFAULT 0
 );
 CREATE INDEX audit_log_subject ON audit_log (subject_token, at);
-CREATE INDEX audit_log_member ON audit_log (member_id, id);
+CREATE INDEX audit_log_member ON audit_log (member_id, leaf_index);
+CREATE INDEX audit_log_at ON audit_log (at) WHERE redacted = 0;
+
+-- Every perfect subtree hash: node (level, idx) covers leaves [idx * 2^level, (idx+1) * 2^level).
+CREATE TABLE tlog_nodes (
+    level BIGINT NOT NULL,
+    idx   BIGINT NOT NULL,
+    hash  BLOB  NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+
+-- The log head: size and compact frontier. Its row lock serialises appends across
+-- writers (and hub instances), which is what keeps leaf indexes dense and ordered.
+CREATE TABLE tlog_state (
+    id       BIGINT PRIMARY KEY CHECK (id = 1),
+    size     BIGINT NOT NULL,
+    frontier BLOB  NOT NULL
+);
+INSERT INTO tlog_state (id, size, frontier) VALUES (1, 0, X'0000000000000000');
+
+CREATE TABLE tlog_checkpoints (
+    size       BIGINT PRIMARY KEY,
+    root       BLOB  NOT NULL,
+    note       TEXT   NOT NULL,
+    created_at BIGINT NOT NULL
+);

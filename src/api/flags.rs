@@ -2,12 +2,12 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{RequestId, parse_json};
+use super::extract::{ApiPath, RequestId, parse_json};
 use super::problem::{ApiError, ProblemBody};
 use super::{AppState, IdentifierInput, audit_row};
 use crate::clock::{from_millis, to_millis};
@@ -151,7 +151,7 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<FlagView>, ApiError> {
     caller.require(Scope::FlagsWrite)?;
     let now = state.clock.now();
@@ -169,7 +169,7 @@ pub async fn lift(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<FlagView>, ApiError> {
     caller.require(Scope::FlagsWrite)?;
     let now = state.clock.now();

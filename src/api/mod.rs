@@ -1,5 +1,6 @@
 //! The member-facing HTTP API. Handlers are thin: parse, call the domain, audit, answer.
 
+mod audit;
 mod extract;
 mod flags;
 mod health;
@@ -30,6 +31,7 @@ use tracing::Level;
 use utoipa::ToSchema;
 
 use crate::audit::AuditSink;
+use crate::audit::log::AuditLog;
 use crate::clock::{Clock, to_millis};
 use crate::identifiers::{IdentifierKind, Normalised, normalise};
 use crate::members::Caller;
@@ -48,6 +50,7 @@ pub struct Settings {
 pub struct AppState {
     pub store: Store,
     pub audit: AuditSink,
+    pub audit_log: AuditLog,
     pub pseudonymiser: Arc<Pseudonymiser>,
     pub clock: Arc<dyn Clock>,
     pub limits: Arc<RateLimits>,
@@ -111,6 +114,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/flags/{id}", get(flags::get))
         .route("/v1/flags/{id}/lift", post(flags::lift))
         .route("/v1/matches", post(matches::run))
+        .route("/v1/audit/checkpoint", get(audit::checkpoint))
+        .route("/v1/audit/public-key", get(audit::public_key))
+        .route("/v1/audit/entries", get(audit::entries))
+        .route("/v1/audit/entries/{leaf_index}/inclusion", get(audit::inclusion))
+        .route("/v1/audit/consistency", get(audit::consistency))
         .route("/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))

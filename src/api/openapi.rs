@@ -4,12 +4,13 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{flags, matches};
+use super::{audit, flags, matches};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "fraudhub member API", description = "Pseudonymised fraud flags and audited real-time matching"),
-    paths(flags::place, flags::get, flags::lift, matches::run),
+    paths(flags::place, flags::get, flags::lift, matches::run, audit::checkpoint, audit::public_key,
+        audit::entries, audit::inclusion, audit::consistency),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

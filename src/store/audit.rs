@@ -1,8 +1,10 @@
-//! Audit entries. Written only by the group-commit writer in [`crate::audit`].
+//! Audit entries and the Merkle tree they form. Written only by the group-commit writer.
 
 use sqlx::Row;
 
 use super::{Store, StoreError, placeholders};
+use crate::audit::entry::leaf_hash;
+use crate::tlog::{Blake3, Frontier, NodeId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
@@ -17,26 +19,79 @@ pub struct AuditRow {
     pub request_id: String,
 }
 
-const COLUMNS: usize = 9;
+/// An entry as stored, with its position, leaf hash (if any) and retention state.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    pub leaf_index: i64,
+    pub row: AuditRow,
+    pub redacted: bool,
+    pub leaf_hash: Option<Vec<u8>>,
+}
+
+const COLUMNS: usize = 10;
 /// Keeps each multi-row INSERT well under SQLite's and PostgreSQL's bind limits.
 const ROWS_PER_STATEMENT: usize = 500;
+const ENTRY_COLUMNS: &str = "a.leaf_index, a.at, a.member_id, a.key_id, a.action, a.purpose, \
+     a.subject_token, a.key_version, a.outcome, a.request_id, a.redacted, n.hash AS leaf_hash";
+const ENTRY_FROM: &str = "audit_log a LEFT JOIN tlog_nodes n ON n.level = 0 AND n.idx = a.leaf_index";
+
+fn entry_from(r: &sqlx::any::AnyRow) -> Result<StoredEntry, sqlx::Error> {
+    let request_id: Option<String> = r.try_get("request_id")?;
+    let redacted: i64 = r.try_get("redacted")?;
+    Ok(StoredEntry {
+        leaf_index: r.try_get("leaf_index")?,
+        redacted: redacted != 0,
+        leaf_hash: r.try_get("leaf_hash")?,
+        row: AuditRow {
+            at: r.try_get("at")?,
+            member_id: r.try_get("member_id")?,
+            key_id: r.try_get("key_id")?,
+            action: r.try_get("action")?,
+            purpose: r.try_get("purpose")?,
+            subject_token: r.try_get("subject_token")?,
+            key_version: r.try_get("key_version")?,
+            outcome: r.try_get("outcome")?,
+            request_id: request_id.unwrap_or_default(),
+        },
+    })
+}
 
 impl Store {
-    /// Commits a batch of entries in one transaction: one disk sync for the lot.
-    pub async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+    /// Appends a batch of entries to the log in one transaction: one disk sync for the
+    /// lot. The head row is locked first, so concurrent writers (other hub instances on
+    /// the same PostgreSQL) queue here and leaf indexes stay dense and in commit order.
+    pub async fn append_audit(&self, rows: &[AuditRow]) -> Result<u64, StoreError> {
         let mut tx = self.pool().begin().await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        // A write first: takes SQLite's write lock / PostgreSQL's row lock before reading.
+        sqlx::query("UPDATE tlog_state SET size = size WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        let head = sqlx::query("SELECT size, frontier FROM tlog_state WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let bytes: Vec<u8> = head.try_get("frontier")?;
+        let mut frontier = Frontier::<Blake3>::from_bytes(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let start = frontier.size();
+        let mut nodes: Vec<(NodeId, [u8; 32])> = Vec::with_capacity(rows.len() * 2);
+        for (i, row) in rows.iter().enumerate() {
+            let leaf = leaf_hash(row, start + i as u64);
+            let made = frontier.append(leaf).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            nodes.extend(made.into_iter().map(|(id, h)| (id, h.0)));
+        }
+        for (c, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
             let values = (0..chunk.len())
                 .map(|i| format!("({})", placeholders(1 + i * COLUMNS, COLUMNS)))
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
-                "INSERT INTO audit_log (at, member_id, key_id, action, purpose, subject_token, \
+                "INSERT INTO audit_log (leaf_index, at, member_id, key_id, action, purpose, subject_token, \
                  key_version, outcome, request_id) VALUES {values}"
             );
             let mut q = sqlx::query(&sql);
-            for r in chunk {
+            for (i, r) in chunk.iter().enumerate() {
+                let index = start + (c * ROWS_PER_STATEMENT + i) as u64;
                 q = q
+                    .bind(audit_index(index)?)
                     .bind(r.at)
                     .bind(r.member_id)
                     .bind(r.key_id.as_deref())
@@ -49,35 +104,64 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
+        for chunk in nodes.chunks(ROWS_PER_STATEMENT) {
+            let values = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(1 + i * 3, 3)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("INSERT INTO tlog_nodes (level, idx, hash) VALUES {values}");
+            let mut q = sqlx::query(&sql);
+            for (id, hash) in chunk {
+                q = q.bind(i64::from(id.level)).bind(audit_index(id.index)?).bind(hash.as_slice());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        sqlx::query("UPDATE tlog_state SET size = $1, frontier = $2 WHERE id = 1")
+            .bind(audit_index(frontier.size())?)
+            .bind(frontier.to_bytes())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(frontier.size())
     }
 
     /// Entries about one subject, newest first: what the consumer will be shown.
-    pub async fn audit_for_subject(&self, token: &[u8]) -> Result<Vec<AuditRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, member_id, key_id, action, purpose, subject_token, key_version, outcome, request_id \
-             FROM audit_log WHERE subject_token = $1 ORDER BY at DESC, id DESC",
-        )
-        .bind(token)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    at: r.try_get("at")?,
-                    member_id: r.try_get("member_id")?,
-                    key_id: r.try_get("key_id")?,
-                    action: r.try_get("action")?,
-                    purpose: r.try_get("purpose")?,
-                    subject_token: r.try_get("subject_token")?,
-                    key_version: r.try_get("key_version")?,
-                    outcome: r.try_get("outcome")?,
-                    request_id: r.try_get("request_id")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+    pub async fn audit_for_subject(&self, token: &[u8]) -> Result<Vec<StoredEntry>, StoreError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE a.subject_token = $1 ORDER BY a.leaf_index DESC"
+        );
+        let rows = sqlx::query(&sql).bind(token).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(entry_from).collect::<Result<_, _>>()?)
+    }
+
+    /// A page of the log in leaf order, optionally only one member's entries.
+    pub async fn audit_page(
+        &self,
+        member_id: Option<i64>,
+        from_index: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let filter = if member_id.is_some() { "AND a.member_id = $3" } else { "" };
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE a.leaf_index >= $1 {filter} \
+             ORDER BY a.leaf_index LIMIT $2"
+        );
+        let mut q = sqlx::query(&sql).bind(from_index).bind(limit);
+        if let Some(m) = member_id {
+            q = q.bind(m);
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(entry_from).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn audit_entry(&self, leaf_index: i64) -> Result<StoredEntry, StoreError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE a.leaf_index = $1");
+        let row = sqlx::query(&sql)
+            .bind(leaf_index)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(entry_from(&row)?)
     }
 
     pub async fn audit_count(&self) -> Result<i64, StoreError> {
@@ -86,4 +170,21 @@ impl Store {
             .await?;
         Ok(row.try_get("n")?)
     }
+
+    /// Retention: clears the personal-data fields of entries older than `cutoff`. The
+    /// leaf hashes stay in tlog_nodes, so every root and proof still verifies.
+    pub async fn redact_audit_before(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE audit_log SET subject_token = NULL, key_version = NULL, purpose = NULL, \
+             key_id = NULL, request_id = NULL, redacted = 1 WHERE at < $1 AND redacted = 0",
+        )
+        .bind(cutoff)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+pub fn audit_index(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt("log index beyond i64".into()))
 }

@@ -7,8 +7,10 @@
 mod audit;
 mod flags;
 mod members;
+mod tlog;
 
-pub use audit::AuditRow;
+pub use audit::{AuditRow, StoredEntry, audit_index};
+pub use tlog::CheckpointRow;
 pub use flags::{FlagRow, IdempotentOutcome, NewFlag};
 pub use members::{ApiKeyRow, AuthRow, MemberRow};
 
@@ -26,6 +28,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("not found")]
     NotFound,
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
     #[error("conflict: {0}")]
     Conflict(&'static str),
 }

@@ -9,6 +9,7 @@ use fraudhub::clock::{ManualClock, to_millis};
 use fraudhub::config::Config;
 use fraudhub::pseudonym::MasterKey;
 use fraudhub::store::{Backend, Store};
+use fraudhub::tlog::NoteSigner;
 use fraudhub::{Hub, members};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -67,6 +68,13 @@ impl TestDb {
     }
 }
 
+pub const TEST_ORIGIN: &str = "fraudhub.local/audit";
+
+/// The checkpoint signing key every test hub uses.
+pub fn test_signer() -> NoteSigner {
+    NoteSigner::from_seed(TEST_ORIGIN, &[7; 32]).expect("signer")
+}
+
 pub fn start_time() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
         .expect("time")
@@ -89,7 +97,20 @@ impl TestHub {
     }
 
     pub async fn start_with(tune: impl FnOnce(&mut Config)) -> TestHub {
-        let db = TestDb::new().await;
+        Self::start_on(TestDb::new().await, tune).await
+    }
+
+    /// Another hub instance on this hub's database, as behind a load balancer.
+    pub async fn second_instance(&self) -> TestHub {
+        let db = TestDb {
+            url: self.db.url.clone(),
+            _dir: None,
+            sqlite_path: self.db.sqlite_path.clone(),
+        };
+        Self::start_on(db, |_| {}).await
+    }
+
+    pub async fn start_on(db: TestDb, tune: impl FnOnce(&mut Config)) -> TestHub {
         let mut config = Config {
             database_url: None,
             ..Config::default()
@@ -104,6 +125,7 @@ impl TestHub {
             &config,
             store.clone(),
             &MasterKey::from_bytes([42; 32]),
+            test_signer(),
             Arc::new(clock.clone()),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

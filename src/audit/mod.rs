@@ -1,10 +1,14 @@
-//! Audit trail with group commit.
+//! Audit trail with group commit, kept as a Merkle tree log.
 //!
 //! Every request that reads or writes personal data hands its entries to one writer
 //! task and waits until they are committed before answering. The writer drains
 //! everything queued while the previous commit was in flight and commits it in one
 //! transaction, so many concurrent requests share one disk sync instead of paying one
 //! each.
+
+pub mod entry;
+pub mod log;
+pub mod verify;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -83,8 +87,8 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, batch_max: usize)
                 Err(_) => break,
             }
         }
-        let all: Vec<AuditRow> = batch.iter().flat_map(|p| p.rows.iter().cloned()).collect();
-        let result = store.append_audit(&all).await.map_err(|e| {
+        let all: Vec<AuditRow> = batch.iter_mut().flat_map(|p| std::mem::take(&mut p.rows)).collect();
+        let result = store.append_audit(&all).await.map(|_| ()).map_err(|e| {
             tracing::error!(error = %e, rows = all.len(), "audit commit failed");
             "audit commit failed".to_string()
         });

@@ -1,0 +1,180 @@
+//! `/v1/audit/*`: the signed checkpoint, the public key, a member's own entries and
+//! the proofs that tie them to a checkpoint.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::extract::{ApiPath, ApiQuery};
+use super::problem::ApiError;
+use crate::audit::log::LogError;
+use crate::clock::from_millis;
+use crate::members::{Caller, Scope};
+use crate::store::StoredEntry;
+
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::BadRange(why) => ApiError::invalid("tree_size", why),
+            LogError::Store(s) => s.into(),
+            LogError::Tree(t) => ApiError::Internal(t),
+        }
+    }
+}
+
+/// The latest signed checkpoint (C2SP tlog-checkpoint signed note), signing a fresh one
+/// when the log has grown. Public: it contains no personal data.
+#[utoipa::path(get, path = "/v1/audit/checkpoint", responses((status = 200, content_type = "text/plain")))]
+pub async fn checkpoint(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let cp = state.audit_log.checkpoint(state.clock.now()).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], cp.note))
+}
+
+/// The checkpoint verifier key in note `vkey` format: `<name>+<key id>+<base64 key>`.
+#[utoipa::path(get, path = "/v1/audit/public-key", responses((status = 200, content_type = "text/plain")))]
+pub async fn public_key(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], state.audit_log.verifier().vkey())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// First leaf index to return (default 0).
+    pub from: Option<i64>,
+    /// At most this many entries (1..=1000, default 100).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryView {
+    pub leaf_index: i64,
+    pub at: String,
+    pub action: String,
+    pub purpose: Option<String>,
+    /// Hex of the pseudonymous subject token (absent after retention).
+    pub subject_token: Option<String>,
+    pub outcome: String,
+    pub request_id: Option<String>,
+    pub key_id: Option<String>,
+    /// Base64 of the leaf hash, as used in proofs.
+    pub leaf_hash: Option<String>,
+    pub redacted: bool,
+}
+
+impl From<&StoredEntry> for EntryView {
+    fn from(e: &StoredEntry) -> Self {
+        EntryView {
+            leaf_index: e.leaf_index,
+            at: from_millis(e.row.at).to_rfc3339(),
+            action: e.row.action.clone(),
+            purpose: e.row.purpose.clone(),
+            subject_token: e.row.subject_token.as_deref().map(hex::encode),
+            outcome: e.row.outcome.clone(),
+            request_id: (!e.redacted).then(|| e.row.request_id.clone()),
+            key_id: e.row.key_id.clone(),
+            leaf_hash: e.leaf_hash.as_deref().map(|h| B64.encode(h)),
+            redacted: e.redacted,
+        }
+    }
+}
+
+/// The caller's own entries in log order; other members' entries are never listed.
+#[utoipa::path(get, path = "/v1/audit/entries", params(PageQuery),
+    responses((status = 200, body = [EntryView])), security(("bearer" = ["audit:read"])))]
+pub async fn entries(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Vec<EntryView>>, ApiError> {
+    caller.require(Scope::AuditRead)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
+    }
+    let from = q.from.unwrap_or(0).max(0);
+    let page = state.store.audit_page(Some(caller.member.id), from, limit).await?;
+    Ok(Json(page.iter().map(EntryView::from).collect()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    /// Tree size to prove against (default: the latest checkpoint's size).
+    pub tree_size: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionProof {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    pub leaf_hash: String,
+    /// Base64 hashes, RFC 9162 §2.1.3 order.
+    pub proof: Vec<String>,
+}
+
+/// Inclusion proof for one of the caller's own entries; for anyone else it does not exist.
+#[utoipa::path(get, path = "/v1/audit/entries/{leaf_index}/inclusion", params(("leaf_index" = u64, Path), ProofQuery),
+    responses((status = 200, body = InclusionProof)), security(("bearer" = ["audit:read"])))]
+pub async fn inclusion(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(leaf_index): ApiPath<u64>,
+    ApiQuery(q): ApiQuery<ProofQuery>,
+) -> Result<Json<InclusionProof>, ApiError> {
+    caller.require(Scope::AuditRead)?;
+    let entry = state
+        .store
+        .audit_entry(i64::try_from(leaf_index).map_err(|_| ApiError::NotFound)?)
+        .await?;
+    if entry.row.member_id != Some(caller.member.id) {
+        return Err(ApiError::NotFound);
+    }
+    let tree_size = match q.tree_size {
+        Some(s) => s,
+        None => u64::try_from(state.audit_log.checkpoint(state.clock.now()).await?.size).unwrap_or(0),
+    };
+    let proof = state.audit_log.inclusion(leaf_index, tree_size).await?;
+    Ok(Json(InclusionProof {
+        leaf_index,
+        tree_size,
+        leaf_hash: entry.leaf_hash.as_deref().map(|h| B64.encode(h)).unwrap_or_default(),
+        proof: proof.iter().map(|h| B64.encode(h.0)).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    pub from: u64,
+    pub to: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    pub proof: Vec<String>,
+}
+
+/// Consistency proof between two tree sizes: the log only ever grew in between.
+#[utoipa::path(get, path = "/v1/audit/consistency", params(ConsistencyQuery),
+    responses((status = 200, body = ConsistencyProof)), security(("bearer" = ["audit:read"])))]
+pub async fn consistency(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
+) -> Result<Json<ConsistencyProof>, ApiError> {
+    caller.require(Scope::AuditRead)?;
+    let proof = state.audit_log.consistency(q.from, q.to).await?;
+    Ok(Json(ConsistencyProof {
+        from: q.from,
+        to: q.to,
+        proof: proof.iter().map(|h| B64.encode(h.0)).collect(),
+    }))
+}

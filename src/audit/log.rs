@@ -1,0 +1,112 @@
+//! The audit log as a verifiable Merkle tree: signed checkpoints and proofs.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::to_millis;
+use crate::store::{CheckpointRow, Store, StoreError, audit_index};
+use crate::tlog::{
+    Blake3, Checkpoint, Hash, NoteSigner, NoteVerifier, TreeHash, consistency_proof,
+    consistency_proof_nodes, inclusion_proof, inclusion_proof_nodes, root_hash, root_nodes,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    BadRange(String),
+    #[error("tree: {0}")]
+    Tree(String),
+}
+
+/// Handle on the log: where checkpoints are signed and proofs assembled.
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    store: Store,
+    signer: Arc<NoteSigner>,
+    origin: String,
+}
+
+impl AuditLog {
+    pub fn new(store: Store, signer: NoteSigner, origin: String) -> Self {
+        Self {
+            store,
+            signer: Arc::new(signer),
+            origin,
+        }
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn verifier(&self) -> NoteVerifier {
+        self.signer.verifier()
+    }
+
+    /// The newest checkpoint, signing a new one first if the tree has grown since.
+    pub async fn checkpoint(&self, now: DateTime<Utc>) -> Result<CheckpointRow, LogError> {
+        let size = self.store.tree_size().await?;
+        if let Some(latest) = self.store.latest_checkpoint().await?
+            && u64::try_from(latest.size).ok() == Some(size)
+        {
+            return Ok(latest);
+        }
+        let root = self.root(size).await?;
+        let note = Checkpoint::new(self.origin.clone(), size, root)
+            .sign(&self.signer)
+            .map_err(|e| LogError::Tree(e.to_string()))?;
+        let row = CheckpointRow {
+            size: audit_index(size)?,
+            root: root.0.to_vec(),
+            note,
+            created_at: to_millis(now),
+        };
+        Ok(self.store.insert_checkpoint(&row).await?)
+    }
+
+    /// Root hash of the first `size` entries, from O(log n) stored nodes.
+    pub async fn root(&self, size: u64) -> Result<Hash, LogError> {
+        if size == 0 {
+            return Ok(Blake3::empty());
+        }
+        let nodes = self.store.tree_nodes(&root_nodes(size)).await?;
+        root_hash::<Blake3>(size, &nodes).map_err(|e| LogError::Tree(e.to_string()))
+    }
+
+    pub async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, LogError> {
+        self.check_size(size).await?;
+        if index >= size {
+            return Err(LogError::BadRange("leaf_index must be below tree_size".into()));
+        }
+        let ids = inclusion_proof_nodes(index, size).map_err(|e| LogError::BadRange(e.to_string()))?;
+        let nodes = self.store.tree_nodes(&ids).await?;
+        inclusion_proof::<Blake3>(index, size, &nodes).map_err(|e| LogError::Tree(e.to_string()))
+    }
+
+    pub async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, LogError> {
+        self.check_size(new).await?;
+        if old > new {
+            return Err(LogError::BadRange("from must not exceed to".into()));
+        }
+        let ids = consistency_proof_nodes(old, new).map_err(|e| LogError::BadRange(e.to_string()))?;
+        let nodes = self.store.tree_nodes(&ids).await?;
+        consistency_proof::<Blake3>(old, new, &nodes).map_err(|e| LogError::Tree(e.to_string()))
+    }
+
+    async fn check_size(&self, size: u64) -> Result<(), LogError> {
+        let current = self.store.tree_size().await?;
+        if size > current {
+            return Err(LogError::BadRange(format!("tree_size exceeds the log size {current}")));
+        }
+        Ok(())
+    }
+
+    /// Retention: personal-data fields of entries older than `days` are cleared.
+    pub async fn apply_retention(&self, now: DateTime<Utc>, days: u32) -> Result<u64, LogError> {
+        let cutoff = now - chrono::Duration::days(i64::from(days));
+        Ok(self.store.redact_audit_before(to_millis(cutoff)).await?)
+    }
+}

@@ -1,0 +1,107 @@
+//! Merkle tree nodes, the log head and signed checkpoints.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::audit::audit_index;
+use super::{Store, StoreError};
+use crate::tlog::{Hash, NodeId};
+
+#[derive(Debug, Clone)]
+pub struct CheckpointRow {
+    pub size: i64,
+    pub root: Vec<u8>,
+    pub note: String,
+    pub created_at: i64,
+}
+
+/// How many node ids go into one lookup statement.
+const NODES_PER_QUERY: usize = 200;
+
+impl Store {
+    pub async fn tree_size(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT size FROM tlog_state WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        let size: i64 = row.try_get("size")?;
+        u64::try_from(size).map_err(|_| StoreError::Corrupt("negative tree size".into()))
+    }
+
+    /// Fetches the given perfect-subtree hashes; missing ones are simply absent.
+    pub async fn tree_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(NODES_PER_QUERY) {
+            let cond = (0..chunk.len())
+                .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sql = format!("SELECT level, idx, hash FROM tlog_nodes WHERE {cond}");
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(i64::from(id.level)).bind(audit_index(id.index)?);
+            }
+            for r in q.fetch_all(self.pool()).await? {
+                let level: i64 = r.try_get("level")?;
+                let idx: i64 = r.try_get("idx")?;
+                let hash: Vec<u8> = r.try_get("hash")?;
+                let id = NodeId {
+                    level: u8::try_from(level).map_err(|_| StoreError::Corrupt("node level".into()))?,
+                    index: u64::try_from(idx).map_err(|_| StoreError::Corrupt("node index".into()))?,
+                };
+                let hash = Hash::from_slice(&hash).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                out.insert(id, hash);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores a checkpoint; a concurrent instance may have signed the same size first,
+    /// in which case its note is kept and returned.
+    pub async fn insert_checkpoint(&self, cp: &CheckpointRow) -> Result<CheckpointRow, StoreError> {
+        sqlx::query(
+            "INSERT INTO tlog_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (size) DO NOTHING",
+        )
+        .bind(cp.size)
+        .bind(cp.root.as_slice())
+        .bind(cp.note.as_str())
+        .bind(cp.created_at)
+        .execute(self.pool())
+        .await?;
+        self.checkpoint_at(cp.size).await?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn checkpoint_at(&self, size: i64) -> Result<Option<CheckpointRow>, StoreError> {
+        let row = sqlx::query("SELECT size, root, note, created_at FROM tlog_checkpoints WHERE size = $1")
+            .bind(size)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(checkpoint_from).transpose().map_err(Into::into)
+    }
+
+    pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT size, root, note, created_at FROM tlog_checkpoints ORDER BY size DESC LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(checkpoint_from).transpose().map_err(Into::into)
+    }
+
+    pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
+        let rows = sqlx::query("SELECT size, root, note, created_at FROM tlog_checkpoints ORDER BY size")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(checkpoint_from).collect::<Result<_, _>>()?)
+    }
+}
+
+fn checkpoint_from(r: &sqlx::any::AnyRow) -> Result<CheckpointRow, sqlx::Error> {
+    Ok(CheckpointRow {
+        size: r.try_get("size")?,
+        root: r.try_get("root")?,
+        note: r.try_get("note")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
