@@ -52,6 +52,20 @@ enum Command {
     /// Issue, list and revoke API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Run the built-in BankID simulator on its own (RP API over HTTPS with
+    /// mutual TLS, plus the device control page on a loopback address).
+    BankidSim {
+        /// Address of the simulated RP API (HTTPS, client certificate required).
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Where the CA, server and RP client PEM files are generated or reused
+        /// (default: bankid.sim_tls_dir, i.e. <data_dir>/bankid-sim).
+        #[arg(long)]
+        tls_dir: Option<PathBuf>,
+        /// Address of the device control page and JSON API (plain HTTP, loopback only).
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        device_listen: SocketAddr,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +176,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             member(cmd, &admin_store(&config).await?, &config, clock.now()).await
         }
         Command::Key(cmd) => key(cmd, &admin_store(&config).await?, clock.now()).await,
+        Command::BankidSim {
+            listen,
+            tls_dir,
+            device_listen,
+        } => run_bankid_sim(&config, listen, tls_dir, device_listen).await,
     }
 }
 
@@ -169,15 +188,40 @@ async fn run_serve(config: Config) -> anyhow::Result<()> {
     if config.database_url.is_none() {
         tracing::warn!(data_dir = %config.data_dir.display(), "using the embedded SQLite database (development default)");
     }
-    let hub = Hub::open(&config, Arc::new(SystemClock))
+    let mut hub = Hub::open(&config, Arc::new(SystemClock))
         .await
         .context("starting the hub")?;
+    let bankid = crate::bankid::embed::start(&config.bankid, &config.data_dir)
+        .await
+        .context("starting BankID")?;
+    hub.set_bankid(bankid.bankid());
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "fraudhub listening");
     serve(listener, hub, shutdown_signal()).await?;
+    bankid.shutdown().await;
     tracing::info!("fraudhub stopped");
+    Ok(())
+}
+
+async fn run_bankid_sim(
+    config: &Config,
+    listen: SocketAddr,
+    tls_dir: Option<PathBuf>,
+    device_listen: SocketAddr,
+) -> anyhow::Result<()> {
+    let tls_dir = tls_dir.unwrap_or_else(|| config.bankid.sim_tls_dir(&config.data_dir));
+    tracing::warn!("this is the BankID SIMULATOR: its logins are not real BankID");
+    crate::bankid::run_standalone(
+        listen,
+        device_listen,
+        tls_dir,
+        config.bankid.sim.clone(),
+        shutdown_signal(),
+    )
+    .await?;
+    tracing::info!("bankid-sim stopped");
     Ok(())
 }
 

@@ -9,6 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::bankid::BankIdSettings;
+
 /// A string that never shows up in logs or `{:?}` output.
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -51,6 +53,8 @@ pub struct Config {
     pub audit_batch_max: usize,
     pub default_rate_per_second: u32,
     pub default_burst: u32,
+    /// BankID: the built-in simulator (default) or an external BankID environment.
+    pub bankid: BankIdSettings,
 }
 
 impl Default for Config {
@@ -70,6 +74,7 @@ impl Default for Config {
             audit_batch_max: 2048,
             default_rate_per_second: 200,
             default_burst: 400,
+            bankid: BankIdSettings::default(),
         }
     }
 }
@@ -100,7 +105,7 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("FRAUDHUB_"))
+            .merge(Env::prefixed("FRAUDHUB_").split("__"))
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(Box::new)?;
@@ -141,6 +146,12 @@ impl Config {
         }
         if self.default_rate_per_second == 0 || self.default_burst == 0 {
             return invalid("default_rate_per_second", "rate and burst must be > 0");
+        }
+        if let Err(e) = self.bankid.validate(self.production) {
+            return Err(ConfigError::Invalid {
+                field: e.field,
+                reason: e.reason,
+            });
         }
         if self.production {
             if self.database_url.is_none() {

@@ -52,6 +52,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub limits: Arc<RateLimits>,
     pub settings: Arc<Settings>,
+    /// BankID (client, and the simulator's device surface in simulator mode);
+    /// `None` until `serve` starts it.
+    pub bankid: Option<Arc<crate::bankid::BankId>>,
 }
 
 /// An identifier as sent on the wire: `{"kind": "se_personal_number", "value": "…"}`.
@@ -114,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .merge(crate::bankid::embed::routes(state.bankid.as_deref()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
