@@ -105,7 +105,13 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("FRAUDHUB_").split("__"))
+            // FRAUDHUB_LOG, FRAUDHUB_LOG_FORMAT (tracing) and FRAUDHUB_TEST_DATABASE_URL
+            // (test harness) are not configuration keys; `__` separates nested keys.
+            .merge(
+                Env::prefixed("FRAUDHUB_")
+                    .ignore(&["log", "log_format", "test_database_url"])
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(Box::new)?;
