@@ -84,10 +84,10 @@ impl Drop for Running {
 /// Polls `url` until it answers 200 (10 s at most).
 async fn wait_ok(http: &reqwest::Client, url: &str) {
     for _ in 0..200 {
-        if let Ok(r) = http.get(url).send().await {
-            if r.status() == 200 {
-                return;
-            }
+        if let Ok(r) = http.get(url).send().await
+            && r.status() == 200
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -183,12 +183,18 @@ async fn serve_without_bankid_config_embeds_the_simulator_and_its_device_page() 
         .to_owned();
     assert!(ctype.starts_with("text/html"), "{ctype}");
     assert!(page.text().await?.contains("BankID"));
-    let orders = http.get(format!("{base}/bankid-sim/api/orders")).send().await?;
+    let orders = http
+        .get(format!("{base}/bankid-sim/api/orders"))
+        .send()
+        .await?;
     assert_eq!(orders.status(), 200);
 
     let tls_dir = data_dir.path().join("bankid-sim");
     for name in PEM_FILES {
-        assert!(tls_dir.join(name).is_file(), "{name} under data_dir/bankid-sim");
+        assert!(
+            tls_dir.join(name).is_file(),
+            "{name} under data_dir/bankid-sim"
+        );
     }
 
     let out = hub.terminate().await;
