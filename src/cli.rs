@@ -9,14 +9,14 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::clock::{Clock, SystemClock, from_millis, to_millis};
-use crate::config::{Config, Overrides};
 use crate::audit::log::AuditLog;
 use crate::audit::verify::verify_log;
+use crate::clock::{Clock, SystemClock, from_millis, to_millis};
+use crate::config::{Config, Overrides};
 use crate::hub::{Hub, load_signing_key, open_store, serve};
-use crate::tlog::NoteVerifier;
 use crate::members::{issue_key, parse_scopes};
 use crate::store::Store;
+use crate::tlog::NoteVerifier;
 
 #[derive(Debug, Parser)]
 #[command(name = "fraudhub", version, about = "Fraud intelligence sharing hub")]
@@ -55,6 +55,20 @@ enum Command {
     /// Issue, list and revoke API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Run the built-in BankID simulator on its own (RP API over HTTPS with
+    /// mutual TLS, plus the device control page on a loopback address).
+    BankidSim {
+        /// Address of the simulated RP API (HTTPS, client certificate required).
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Where the CA, server and RP client PEM files are generated or reused
+        /// (default: bankid.sim_tls_dir, i.e. <data_dir>/bankid-sim).
+        #[arg(long)]
+        tls_dir: Option<PathBuf>,
+        /// Address of the device control page and JSON API (plain HTTP, loopback only).
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        device_listen: SocketAddr,
+    },
     /// Verify, checkpoint and prune the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -183,6 +197,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Key(cmd) => key(cmd, &admin_store(&config).await?, clock.now()).await,
         Command::Audit(cmd) => audit(cmd, &admin_store(&config).await?, &config, clock.now()).await,
+        Command::BankidSim {
+            listen,
+            tls_dir,
+            device_listen,
+        } => run_bankid_sim(&config, listen, tls_dir, device_listen).await,
     }
 }
 
@@ -190,15 +209,40 @@ async fn run_serve(config: Config) -> anyhow::Result<()> {
     if config.database_url.is_none() {
         tracing::warn!(data_dir = %config.data_dir.display(), "using the embedded SQLite database (development default)");
     }
-    let hub = Hub::open(&config, Arc::new(SystemClock))
+    let mut hub = Hub::open(&config, Arc::new(SystemClock))
         .await
         .context("starting the hub")?;
+    let bankid = crate::bankid::embed::start(&config.bankid, &config.data_dir)
+        .await
+        .context("starting BankID")?;
+    hub.set_bankid(bankid.bankid());
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "fraudhub listening");
     serve(listener, hub, shutdown_signal()).await?;
+    bankid.shutdown().await;
     tracing::info!("fraudhub stopped");
+    Ok(())
+}
+
+async fn run_bankid_sim(
+    config: &Config,
+    listen: SocketAddr,
+    tls_dir: Option<PathBuf>,
+    device_listen: SocketAddr,
+) -> anyhow::Result<()> {
+    let tls_dir = tls_dir.unwrap_or_else(|| config.bankid.sim_tls_dir(&config.data_dir));
+    tracing::warn!("this is the BankID SIMULATOR: its logins are not real BankID");
+    crate::bankid::run_standalone(
+        listen,
+        device_listen,
+        tls_dir,
+        config.bankid.sim.clone(),
+        shutdown_signal(),
+    )
+    .await?;
+    tracing::info!("bankid-sim stopped");
     Ok(())
 }
 
@@ -382,8 +426,13 @@ async fn audit(
             print!("{}", log.checkpoint(now).await?.note);
         }
         AuditCommand::Retention => {
-            let n = log.apply_retention(now, config.audit_retention_days).await?;
-            println!("cleared personal data from {n} entries older than {} days", config.audit_retention_days);
+            let n = log
+                .apply_retention(now, config.audit_retention_days)
+                .await?;
+            println!(
+                "cleared personal data from {n} entries older than {} days",
+                config.audit_retention_days
+            );
         }
     }
     Ok(())

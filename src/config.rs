@@ -9,6 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::bankid::BankIdSettings;
+
 /// A string that never shows up in logs or `{:?}` output.
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -60,6 +62,8 @@ pub struct Config {
     pub checkpoint_interval_secs: u64,
     /// Personal-data fields of audit entries older than this are cleared.
     pub audit_retention_days: u32,
+    /// BankID: the built-in simulator (default) or an external BankID environment.
+    pub bankid: BankIdSettings,
 }
 
 impl Default for Config {
@@ -84,6 +88,7 @@ impl Default for Config {
             audit_origin: "fraudhub.local/audit".to_string(),
             checkpoint_interval_secs: 60,
             audit_retention_days: 365,
+            bankid: BankIdSettings::default(),
         }
     }
 }
@@ -114,13 +119,18 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         let config: Config = figment
-            // Variables that belong to logging and the test harness, not to the config.
-            .merge(Env::prefixed("FRAUDHUB_").ignore(&[
-                "log",
-                "log_format",
-                "test_database_url",
-                "test_pg_admin_url",
-            ]))
+            // FRAUDHUB_LOG, FRAUDHUB_LOG_FORMAT (tracing) and FRAUDHUB_TEST_DATABASE_URL
+            // (test harness) are not configuration keys; `__` separates nested keys.
+            .merge(
+                Env::prefixed("FRAUDHUB_")
+                    .ignore(&[
+                        "log",
+                        "log_format",
+                        "test_database_url",
+                        "test_pg_admin_url",
+                    ])
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(Box::new)?;
@@ -166,7 +176,16 @@ impl Config {
             return invalid("audit_origin", "must be a non-empty name without spaces");
         }
         if self.checkpoint_interval_secs == 0 || self.audit_retention_days == 0 {
-            return invalid("checkpoint_interval_secs", "interval and retention must be > 0");
+            return invalid(
+                "checkpoint_interval_secs",
+                "interval and retention must be > 0",
+            );
+        }
+        if let Err(e) = self.bankid.validate(self.production) {
+            return Err(ConfigError::Invalid {
+                field: e.field,
+                reason: e.reason,
+            });
         }
         if self.production {
             if self.audit_signing_key.is_none() && self.audit_signing_key_file.is_none() {

@@ -75,6 +75,7 @@ impl Hub {
                 request_timeout: Duration::from_millis(config.request_timeout_ms),
                 body_limit_bytes: config.body_limit_bytes,
             }),
+            bankid: None,
         };
         Hub {
             state,
@@ -86,6 +87,12 @@ impl Hub {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Makes BankID available to handlers; in simulator mode this also mounts
+    /// the simulator's device page under `/bankid-sim`.
+    pub fn set_bankid(&mut self, bankid: Arc<crate::bankid::BankId>) {
+        self.state.bankid = Some(bankid);
     }
 }
 

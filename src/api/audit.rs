@@ -33,13 +33,19 @@ impl From<LogError> for ApiError {
 #[utoipa::path(get, path = "/v1/audit/checkpoint", responses((status = 200, content_type = "text/plain")))]
 pub async fn checkpoint(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let cp = state.audit_log.checkpoint(state.clock.now()).await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], cp.note))
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        cp.note,
+    ))
 }
 
 /// The checkpoint verifier key in note `vkey` format: `<name>+<key id>+<base64 key>`.
 #[utoipa::path(get, path = "/v1/audit/public-key", responses((status = 200, content_type = "text/plain")))]
 pub async fn public_key(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], state.audit_log.verifier().vkey())
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        state.audit_log.verifier().vkey(),
+    )
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -98,7 +104,10 @@ pub async fn entries(
         return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
     }
     let from = q.from.unwrap_or(0).max(0);
-    let page = state.store.audit_page(Some(caller.member.id), from, limit).await?;
+    let page = state
+        .store
+        .audit_page(Some(caller.member.id), from, limit)
+        .await?;
     Ok(Json(page.iter().map(EntryView::from).collect()))
 }
 
@@ -137,13 +146,19 @@ pub async fn inclusion(
     }
     let tree_size = match q.tree_size {
         Some(s) => s,
-        None => u64::try_from(state.audit_log.checkpoint(state.clock.now()).await?.size).unwrap_or(0),
+        None => {
+            u64::try_from(state.audit_log.checkpoint(state.clock.now()).await?.size).unwrap_or(0)
+        }
     };
     let proof = state.audit_log.inclusion(leaf_index, tree_size).await?;
     Ok(Json(InclusionProof {
         leaf_index,
         tree_size,
-        leaf_hash: entry.leaf_hash.as_deref().map(|h| B64.encode(h)).unwrap_or_default(),
+        leaf_hash: entry
+            .leaf_hash
+            .as_deref()
+            .map(|h| B64.encode(h))
+            .unwrap_or_default(),
         proof: proof.iter().map(|h| B64.encode(h.0)).collect(),
     }))
 }

@@ -55,6 +55,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub limits: Arc<RateLimits>,
     pub settings: Arc<Settings>,
+    /// BankID (client, and the simulator's device surface in simulator mode);
+    /// `None` until `serve` starts it.
+    pub bankid: Option<Arc<crate::bankid::BankId>>,
 }
 
 /// An identifier as sent on the wire: `{"kind": "se_personal_number", "value": "…"}`.
@@ -117,11 +120,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .route("/v1/audit/public-key", get(audit::public_key))
         .route("/v1/audit/entries", get(audit::entries))
-        .route("/v1/audit/entries/{leaf_index}/inclusion", get(audit::inclusion))
+        .route(
+            "/v1/audit/entries/{leaf_index}/inclusion",
+            get(audit::inclusion),
+        )
         .route("/v1/audit/consistency", get(audit::consistency))
         .route("/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .merge(crate::bankid::embed::routes(state.bankid.as_deref()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), deadline))

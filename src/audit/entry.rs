@@ -17,14 +17,26 @@ pub fn encode(row: &AuditRow, leaf_index: u64) -> Vec<u8> {
     out.push(ENCODING_VERSION);
     out.extend_from_slice(&leaf_index.to_be_bytes());
     out.extend_from_slice(&row.at.to_be_bytes());
-    opt(&mut out, row.member_id.map(|m| m.to_be_bytes()), |o, v| o.extend_from_slice(&v));
-    opt(&mut out, row.key_id.as_deref(), |o, v| bytes(o, v.as_bytes()));
+    opt(&mut out, row.member_id.map(|m| m.to_be_bytes()), |o, v| {
+        o.extend_from_slice(&v)
+    });
+    opt(&mut out, row.key_id.as_deref(), |o, v| {
+        bytes(o, v.as_bytes())
+    });
     bytes(&mut out, row.action.as_bytes());
-    opt(&mut out, row.purpose.as_deref(), |o, v| bytes(o, v.as_bytes()));
+    opt(&mut out, row.purpose.as_deref(), |o, v| {
+        bytes(o, v.as_bytes())
+    });
     opt(&mut out, row.subject_token.as_deref(), bytes);
-    opt(&mut out, row.key_version.map(|v| v.to_be_bytes()), |o, v| o.extend_from_slice(&v));
+    opt(
+        &mut out,
+        row.key_version.map(|v| v.to_be_bytes()),
+        |o, v| o.extend_from_slice(&v),
+    );
     bytes(&mut out, row.outcome.as_bytes());
-    opt(&mut out, Some(row.request_id.as_str()), |o, v| bytes(o, v.as_bytes()));
+    opt(&mut out, Some(row.request_id.as_str()), |o, v| {
+        bytes(o, v.as_bytes())
+    });
     out
 }
 

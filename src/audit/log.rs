@@ -79,9 +79,12 @@ impl AuditLog {
     pub async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, LogError> {
         self.check_size(size).await?;
         if index >= size {
-            return Err(LogError::BadRange("leaf_index must be below tree_size".into()));
+            return Err(LogError::BadRange(
+                "leaf_index must be below tree_size".into(),
+            ));
         }
-        let ids = inclusion_proof_nodes(index, size).map_err(|e| LogError::BadRange(e.to_string()))?;
+        let ids =
+            inclusion_proof_nodes(index, size).map_err(|e| LogError::BadRange(e.to_string()))?;
         let nodes = self.store.tree_nodes(&ids).await?;
         inclusion_proof::<Blake3>(index, size, &nodes).map_err(|e| LogError::Tree(e.to_string()))
     }
@@ -91,7 +94,8 @@ impl AuditLog {
         if old > new {
             return Err(LogError::BadRange("from must not exceed to".into()));
         }
-        let ids = consistency_proof_nodes(old, new).map_err(|e| LogError::BadRange(e.to_string()))?;
+        let ids =
+            consistency_proof_nodes(old, new).map_err(|e| LogError::BadRange(e.to_string()))?;
         let nodes = self.store.tree_nodes(&ids).await?;
         consistency_proof::<Blake3>(old, new, &nodes).map_err(|e| LogError::Tree(e.to_string()))
     }
@@ -99,7 +103,9 @@ impl AuditLog {
     async fn check_size(&self, size: u64) -> Result<(), LogError> {
         let current = self.store.tree_size().await?;
         if size > current {
-            return Err(LogError::BadRange(format!("tree_size exceeds the log size {current}")));
+            return Err(LogError::BadRange(format!(
+                "tree_size exceeds the log size {current}"
+            )));
         }
         Ok(())
     }

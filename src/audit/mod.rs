@@ -87,7 +87,10 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, batch_max: usize)
                 Err(_) => break,
             }
         }
-        let all: Vec<AuditRow> = batch.iter_mut().flat_map(|p| std::mem::take(&mut p.rows)).collect();
+        let all: Vec<AuditRow> = batch
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.rows))
+            .collect();
         let result = store.append_audit(&all).await.map(|_| ()).map_err(|e| {
             tracing::error!(error = %e, rows = all.len(), "audit commit failed");
             "audit commit failed".to_string()

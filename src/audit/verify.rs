@@ -33,13 +33,29 @@ pub enum Finding {
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Finding::Edited { index } => write!(f, "entry {index} was edited or reordered: its contents do not match its leaf hash"),
+            Finding::Edited { index } => write!(
+                f,
+                "entry {index} was edited or reordered: its contents do not match its leaf hash"
+            ),
             Finding::Deleted { index } => write!(f, "entry {index} was deleted"),
-            Finding::Inserted { index } => write!(f, "entry {index} was inserted: it is not part of the signed tree"),
-            Finding::BadSignature { size } => write!(f, "checkpoint at size {size} has an invalid signature"),
-            Finding::RootMismatch { size } => write!(f, "checkpoint at size {size}: the entries below it no longer hash to its signed root"),
-            Finding::Inconsistent { from, to } => write!(f, "checkpoints at sizes {from} and {to} are not consistent"),
-            Finding::HeadMismatch { head, found } => write!(f, "the log head records {head} entries but {found} were found"),
+            Finding::Inserted { index } => write!(
+                f,
+                "entry {index} was inserted: it is not part of the signed tree"
+            ),
+            Finding::BadSignature { size } => {
+                write!(f, "checkpoint at size {size} has an invalid signature")
+            }
+            Finding::RootMismatch { size } => write!(
+                f,
+                "checkpoint at size {size}: the entries below it no longer hash to its signed root"
+            ),
+            Finding::Inconsistent { from, to } => {
+                write!(f, "checkpoints at sizes {from} and {to} are not consistent")
+            }
+            Finding::HeadMismatch { head, found } => write!(
+                f,
+                "the log head records {head} entries but {found} were found"
+            ),
         }
     }
 }
@@ -58,23 +74,37 @@ impl Report {
     }
 }
 
-pub async fn verify_log(store: &Store, verifier: &NoteVerifier, origin: &str) -> Result<Report, StoreError> {
+pub async fn verify_log(
+    store: &Store,
+    verifier: &NoteVerifier,
+    origin: &str,
+) -> Result<Report, StoreError> {
     let mut report = Report::default();
     let checkpoints = store.checkpoints().await?;
     let mut pending = checkpoints.iter().peekable();
     let mut frontier = Frontier::<Blake3>::new();
     let head = store.tree_size().await?;
     let mut next: i64 = 0;
-    let check_checkpoints = |frontier: &Frontier<Blake3>, report: &mut Report, pending: &mut std::iter::Peekable<std::slice::Iter<'_, crate::store::CheckpointRow>>| {
-        while let Some(cp) = pending.next_if(|cp| u64::try_from(cp.size).ok() == Some(frontier.size())) {
+    let check_checkpoints = |frontier: &Frontier<Blake3>,
+                             report: &mut Report,
+                             pending: &mut std::iter::Peekable<
+        std::slice::Iter<'_, crate::store::CheckpointRow>,
+    >| {
+        while let Some(cp) =
+            pending.next_if(|cp| u64::try_from(cp.size).ok() == Some(frontier.size()))
+        {
             report.checkpoints += 1;
             let size = frontier.size();
-            let opened = Checkpoint::open(cp.note.as_bytes(), origin, std::slice::from_ref(verifier));
+            let opened =
+                Checkpoint::open(cp.note.as_bytes(), origin, std::slice::from_ref(verifier));
             let Ok(checkpoint) = opened else {
                 report.findings.push(Finding::BadSignature { size });
                 continue;
             };
-            if checkpoint.root != frontier.root() || checkpoint.size != size || cp.root != checkpoint.root.0 {
+            if checkpoint.root != frontier.root()
+                || checkpoint.size != size
+                || cp.root != checkpoint.root.0
+            {
                 report.findings.push(Finding::RootMismatch { size });
                 continue;
             }
@@ -89,14 +119,19 @@ pub async fn verify_log(store: &Store, verifier: &NoteVerifier, origin: &str) ->
         for entry in &page {
             let index = u64::try_from(entry.leaf_index).unwrap_or(u64::MAX);
             while (next as u64) < index {
-                report.findings.push(Finding::Deleted { index: next as u64 });
+                report
+                    .findings
+                    .push(Finding::Deleted { index: next as u64 });
                 // Keep the tree aligned with positions so later checks stay meaningful.
                 frontier_skip(&mut frontier);
                 next += 1;
                 check_checkpoints(&frontier, &mut report, &mut pending);
             }
             report.entries += 1;
-            let stored = entry.leaf_hash.as_deref().and_then(|h| Hash::from_slice(h).ok());
+            let stored = entry
+                .leaf_hash
+                .as_deref()
+                .and_then(|h| Hash::from_slice(h).ok());
             let Some(stored) = stored.filter(|_| index < head) else {
                 report.findings.push(Finding::Inserted { index });
                 next += 1;
@@ -116,13 +151,20 @@ pub async fn verify_log(store: &Store, verifier: &NoteVerifier, origin: &str) ->
     }
     if frontier.size() != head {
         if frontier.size() < head {
-            report.findings.push(Finding::Deleted { index: frontier.size() });
+            report.findings.push(Finding::Deleted {
+                index: frontier.size(),
+            });
         }
-        report.findings.push(Finding::HeadMismatch { head, found: report.entries });
+        report.findings.push(Finding::HeadMismatch {
+            head,
+            found: report.entries,
+        });
     }
     for cp in pending {
         report.checkpoints += 1;
-        report.findings.push(Finding::RootMismatch { size: u64::try_from(cp.size).unwrap_or(0) });
+        report.findings.push(Finding::RootMismatch {
+            size: u64::try_from(cp.size).unwrap_or(0),
+        });
     }
     check_consistency_chain(&checkpoints, verifier, origin, store, &mut report).await?;
     Ok(report)
@@ -144,7 +186,9 @@ async fn check_consistency_chain(
 ) -> Result<(), StoreError> {
     let opened: Vec<Checkpoint> = checkpoints
         .iter()
-        .filter_map(|cp| Checkpoint::open(cp.note.as_bytes(), origin, std::slice::from_ref(verifier)).ok())
+        .filter_map(|cp| {
+            Checkpoint::open(cp.note.as_bytes(), origin, std::slice::from_ref(verifier)).ok()
+        })
         .collect();
     for pair in opened.windows(2) {
         let (old, new) = (&pair[0], &pair[1]);
@@ -154,9 +198,14 @@ async fn check_consistency_chain(
         };
         let nodes = store.tree_nodes(&ids).await?;
         let proof = crate::tlog::consistency_proof::<Blake3>(old.size, new.size, &nodes);
-        let consistent = proof.is_ok_and(|p| verify_consistency::<Blake3>(old.size, new.size, &p, &old.root, &new.root).is_ok());
+        let consistent = proof.is_ok_and(|p| {
+            verify_consistency::<Blake3>(old.size, new.size, &p, &old.root, &new.root).is_ok()
+        });
         if !consistent {
-            report.findings.push(Finding::Inconsistent { from: old.size, to: new.size });
+            report.findings.push(Finding::Inconsistent {
+                from: old.size,
+                to: new.size,
+            });
         }
     }
     Ok(())

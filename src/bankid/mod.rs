@@ -6,10 +6,12 @@
 
 mod client;
 mod collect;
+pub mod embed;
 mod error;
 mod poll;
 pub mod qr;
 mod secret;
+pub mod settings;
 pub mod sim;
 mod tls;
 mod types;
@@ -19,9 +21,11 @@ pub use collect::{
     CollectResponse, CollectStatus, CompletedDevice, CompletedUser, CompletionData, HintCode,
     StepUp,
 };
+pub use embed::{BankId, BankIdRuntime, SIM_DEVICE_PATH, StartError};
 pub use error::{BankIdError, ErrorBody};
 pub use qr::{QrGenerator, qr_auth_code, qr_code};
 pub use secret::{PersonalNumber, Secret, is_valid_personal_number};
+pub use settings::{BankIdMode, BankIdSettings};
 pub use sim::{SimConfig, SimError, SimHandle, run_standalone, spawn_simulator};
 pub use tls::{ClientIdentity, client_tls_config, root_store};
 pub use tokio_util::sync::CancellationToken;

@@ -33,7 +33,8 @@ const COLUMNS: usize = 10;
 const ROWS_PER_STATEMENT: usize = 500;
 const ENTRY_COLUMNS: &str = "a.leaf_index, a.at, a.member_id, a.key_id, a.action, a.purpose, \
      a.subject_token, a.key_version, a.outcome, a.request_id, a.redacted, n.hash AS leaf_hash";
-const ENTRY_FROM: &str = "audit_log a LEFT JOIN tlog_nodes n ON n.level = 0 AND n.idx = a.leaf_index";
+const ENTRY_FROM: &str =
+    "audit_log a LEFT JOIN tlog_nodes n ON n.level = 0 AND n.idx = a.leaf_index";
 
 fn entry_from(r: &sqlx::any::AnyRow) -> Result<StoredEntry, sqlx::Error> {
     let request_id: Option<String> = r.try_get("request_id")?;
@@ -70,12 +71,15 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let bytes: Vec<u8> = head.try_get("frontier")?;
-        let mut frontier = Frontier::<Blake3>::from_bytes(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut frontier = Frontier::<Blake3>::from_bytes(&bytes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let start = frontier.size();
         let mut nodes: Vec<(NodeId, [u8; 32])> = Vec::with_capacity(rows.len() * 2);
         for (i, row) in rows.iter().enumerate() {
             let leaf = leaf_hash(row, start + i as u64);
-            let made = frontier.append(leaf).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let made = frontier
+                .append(leaf)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             nodes.extend(made.into_iter().map(|(id, h)| (id, h.0)));
         }
         for (c, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
@@ -112,7 +116,10 @@ impl Store {
             let sql = format!("INSERT INTO tlog_nodes (level, idx, hash) VALUES {values}");
             let mut q = sqlx::query(&sql);
             for (id, hash) in chunk {
-                q = q.bind(i64::from(id.level)).bind(audit_index(id.index)?).bind(hash.as_slice());
+                q = q
+                    .bind(i64::from(id.level))
+                    .bind(audit_index(id.index)?)
+                    .bind(hash.as_slice());
             }
             q.execute(&mut *tx).await?;
         }
@@ -141,7 +148,11 @@ impl Store {
         from_index: i64,
         limit: i64,
     ) -> Result<Vec<StoredEntry>, StoreError> {
-        let filter = if member_id.is_some() { "AND a.member_id = $3" } else { "" };
+        let filter = if member_id.is_some() {
+            "AND a.member_id = $3"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE a.leaf_index >= $1 {filter} \
              ORDER BY a.leaf_index LIMIT $2"

@@ -10,9 +10,9 @@ mod members;
 mod tlog;
 
 pub use audit::{AuditRow, StoredEntry, audit_index};
-pub use tlog::CheckpointRow;
 pub use flags::{FlagRow, IdempotentOutcome, NewFlag};
 pub use members::{ApiKeyRow, AuthRow, MemberRow};
+pub use tlog::CheckpointRow;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -46,10 +46,13 @@ impl Store {
                 let idx: i64 = r.try_get("idx")?;
                 let hash: Vec<u8> = r.try_get("hash")?;
                 let id = NodeId {
-                    level: u8::try_from(level).map_err(|_| StoreError::Corrupt("node level".into()))?,
-                    index: u64::try_from(idx).map_err(|_| StoreError::Corrupt("node index".into()))?,
+                    level: u8::try_from(level)
+                        .map_err(|_| StoreError::Corrupt("node level".into()))?,
+                    index: u64::try_from(idx)
+                        .map_err(|_| StoreError::Corrupt("node index".into()))?,
                 };
-                let hash = Hash::from_slice(&hash).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let hash =
+                    Hash::from_slice(&hash).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 out.insert(id, hash);
             }
         }
@@ -69,15 +72,22 @@ impl Store {
         .bind(cp.created_at)
         .execute(self.pool())
         .await?;
-        self.checkpoint_at(cp.size).await?.ok_or(StoreError::NotFound)
+        self.checkpoint_at(cp.size)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     pub async fn checkpoint_at(&self, size: i64) -> Result<Option<CheckpointRow>, StoreError> {
-        let row = sqlx::query("SELECT size, root, note, created_at FROM tlog_checkpoints WHERE size = $1")
-            .bind(size)
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(checkpoint_from).transpose().map_err(Into::into)
+        let row = sqlx::query(
+            "SELECT size, root, note, created_at FROM tlog_checkpoints WHERE size = $1",
+        )
+        .bind(size)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref()
+            .map(checkpoint_from)
+            .transpose()
+            .map_err(Into::into)
     }
 
     pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
@@ -86,13 +96,17 @@ impl Store {
         )
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(checkpoint_from).transpose().map_err(Into::into)
+        row.as_ref()
+            .map(checkpoint_from)
+            .transpose()
+            .map_err(Into::into)
     }
 
     pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
-        let rows = sqlx::query("SELECT size, root, note, created_at FROM tlog_checkpoints ORDER BY size")
-            .fetch_all(self.pool())
-            .await?;
+        let rows =
+            sqlx::query("SELECT size, root, note, created_at FROM tlog_checkpoints ORDER BY size")
+                .fetch_all(self.pool())
+                .await?;
         Ok(rows.iter().map(checkpoint_from).collect::<Result<_, _>>()?)
     }
 }
