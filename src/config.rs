@@ -53,6 +53,9 @@ pub struct Config {
     pub audit_batch_max: usize,
     pub default_rate_per_second: u32,
     pub default_burst: u32,
+    /// How long a successful key check is reused; revocations from the CLI take effect
+    /// within this time. 0 disables the cache.
+    pub auth_cache_ms: u64,
     /// Ed25519 checkpoint signing key (hex seed), normally only from the environment.
     pub audit_signing_key: Option<Secret>,
     pub audit_signing_key_file: Option<PathBuf>,
@@ -83,6 +86,7 @@ impl Default for Config {
             audit_batch_max: 2048,
             default_rate_per_second: 200,
             default_burst: 400,
+            auth_cache_ms: 2_000,
             audit_signing_key: None,
             audit_signing_key_file: None,
             audit_origin: "fraudhub.local/audit".to_string(),

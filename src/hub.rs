@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use crate::api::{AppState, RateLimits, Settings, router};
 use crate::audit::AuditSink;
 use crate::audit::log::AuditLog;
+use crate::members::AuthCache;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::pseudonym::{KeyError, MasterKey, Pseudonymiser};
@@ -70,6 +71,7 @@ impl Hub {
             pseudonymiser: Arc::new(Pseudonymiser::new(master, config.master_key_version)),
             clock,
             limits: Arc::new(RateLimits::default()),
+            auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config.auth_cache_ms))),
             settings: Arc::new(Settings {
                 max_match_identifiers: config.max_match_identifiers,
                 request_timeout: Duration::from_millis(config.request_timeout_ms),

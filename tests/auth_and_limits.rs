@@ -104,3 +104,19 @@ async fn exceeding_the_members_quota_gets_429_with_retry_after() -> TestResult {
     assert_eq!(hub.match_one(&other, PN).await.0, 200);
     Ok(())
 }
+
+#[tokio::test]
+async fn with_the_auth_cache_a_revocation_takes_effect_only_after_its_ttl() -> TestResult {
+    // Documented trade-off: one database round trip saved per request, revocations from
+    // another process apply within auth_cache_ms.
+    let hub = TestHub::start_with(|c| c.auth_cache_ms = 60_000).await;
+    let (_, key) = hub.member("bank-a").await;
+    assert_eq!(hub.match_one(&key, PN).await.0, 200);
+    let key_id = key.split('_').nth(1).unwrap();
+    hub.store.revoke_api_key(key_id, 0).await?;
+    assert_eq!(hub.match_one(&key, PN).await.0, 200, "served from the cache");
+    // A wrong secret for a cached key id is still refused.
+    let forged = format!("fh_{key_id}_{}", "0".repeat(64));
+    assert_eq!(hub.match_one(&forged, PN).await.0, 401);
+    Ok(())
+}

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::problem::ApiError;
-use crate::members::{Caller, Scope, authenticate};
+use crate::members::{Caller, Scope};
 
 /// Parses a JSON body, naming the offending field on failure (unknown fields, wrong
 /// types and missing fields all come back with a JSON path such as `identifiers[2].kind`).
@@ -101,7 +101,7 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(ApiError::Unauthorized(
                 "missing Authorization: Bearer <key>",
             ))?;
-        let caller = authenticate(&state.store, presented.trim()).await?;
+        let caller = state.auth_cache.authenticate(&state.store, presented.trim()).await?;
         state.limits.check(&caller.member)?;
         Ok(caller)
     }

@@ -34,7 +34,7 @@ use crate::audit::AuditSink;
 use crate::audit::log::AuditLog;
 use crate::clock::{Clock, to_millis};
 use crate::identifiers::{IdentifierKind, Normalised, normalise};
-use crate::members::Caller;
+use crate::members::{AuthCache, Caller};
 use crate::pseudonym::{Pseudonymiser, Token};
 use crate::store::{AuditRow, Store};
 
@@ -54,6 +54,7 @@ pub struct AppState {
     pub pseudonymiser: Arc<Pseudonymiser>,
     pub clock: Arc<dyn Clock>,
     pub limits: Arc<RateLimits>,
+    pub auth_cache: Arc<AuthCache>,
     pub settings: Arc<Settings>,
     /// BankID (client, and the simulator's device surface in simulator mode);
     /// `None` until `serve` starts it.

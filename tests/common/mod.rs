@@ -111,8 +111,11 @@ impl TestHub {
     }
 
     pub async fn start_on(db: TestDb, tune: impl FnOnce(&mut Config)) -> TestHub {
+        // Key checks hit the database every time unless a test opts into the cache,
+        // so revocation scenarios see their effect immediately.
         let mut config = Config {
             database_url: None,
+            auth_cache_ms: 0,
             ..Config::default()
         };
         tune(&mut config);

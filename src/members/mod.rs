@@ -4,6 +4,10 @@
 //! 256 bits of entropy, so a fast hash is enough and a slow password hash would only
 //! cost latency on every request.
 
+mod cache;
+
+pub use cache::AuthCache;
+
 use std::fmt;
 
 use serde::Serialize;
@@ -112,12 +116,18 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-pub async fn authenticate(store: &Store, presented: &str) -> Result<Caller, AuthError> {
+/// Splits `fh_<key id>_<secret>` into its parts.
+fn split_key(presented: &str) -> Result<(&str, &str), AuthError> {
     let rest = presented.strip_prefix("fh_").ok_or(AuthError::Malformed)?;
     let (key_id, secret) = rest.split_once('_').ok_or(AuthError::Malformed)?;
     if key_id.len() != 16 || !key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(AuthError::Malformed);
     }
+    Ok((key_id, secret))
+}
+
+pub async fn authenticate(store: &Store, presented: &str) -> Result<Caller, AuthError> {
+    let (key_id, secret) = split_key(presented)?;
     let row: AuthRow = store.auth_lookup(key_id).await?.ok_or(AuthError::Unknown)?;
     // blake3::Hash compares in constant time.
     let stored =
