@@ -114,7 +114,11 @@ async fn with_the_auth_cache_a_revocation_takes_effect_only_after_its_ttl() -> T
     assert_eq!(hub.match_one(&key, PN).await.0, 200);
     let key_id = key.split('_').nth(1).unwrap();
     hub.store.revoke_api_key(key_id, 0).await?;
-    assert_eq!(hub.match_one(&key, PN).await.0, 200, "served from the cache");
+    assert_eq!(
+        hub.match_one(&key, PN).await.0,
+        200,
+        "served from the cache"
+    );
     // A wrong secret for a cached key id is still refused.
     let forged = format!("fh_{key_id}_{}", "0".repeat(64));
     assert_eq!(hub.match_one(&forged, PN).await.0, 401);

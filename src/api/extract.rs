@@ -101,7 +101,10 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(ApiError::Unauthorized(
                 "missing Authorization: Bearer <key>",
             ))?;
-        let caller = state.auth_cache.authenticate(&state.store, presented.trim()).await?;
+        let caller = state
+            .auth_cache
+            .authenticate(&state.store, presented.trim())
+            .await?;
         state.limits.check(&caller.member)?;
         Ok(caller)
     }

@@ -49,7 +49,10 @@ impl AuthCache {
         if map.len() >= MAX_ENTRIES {
             map.clear();
         }
-        map.insert(key_id.to_string(), (Instant::now(), secret_hash, caller.clone()));
+        map.insert(
+            key_id.to_string(),
+            (Instant::now(), secret_hash, caller.clone()),
+        );
         Ok(caller)
     }
 }

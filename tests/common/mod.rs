@@ -63,6 +63,15 @@ impl TestDb {
         }
     }
 
+    /// The same database without ownership of its directory (the owner keeps it alive).
+    pub fn detached(other: &TestDb) -> TestDb {
+        TestDb {
+            url: other.url.clone(),
+            _dir: None,
+            sqlite_path: other.sqlite_path.clone(),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.url.starts_with("postgres")
     }
@@ -231,13 +240,15 @@ impl TestHub {
     }
 
     /// Stops the server gracefully (drain + audit flush).
-    pub async fn stop(mut self) {
+    /// Stops the server gracefully and hands back its database, still on disk.
+    pub async fn stop(mut self) -> TestDb {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.expect("join").expect("serve");
         }
+        self.db
     }
 
     pub fn backend(&self) -> Backend {

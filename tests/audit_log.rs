@@ -1,0 +1,351 @@
+//! The tamper-evident audit log: dense leaf indexes, signed checkpoints, proofs a member
+//! can check itself, an offline verifier that names tampering, and retention.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::*;
+use fraudhub::audit::log::AuditLog;
+use fraudhub::audit::verify::verify_log;
+use fraudhub::tlog::{
+    Blake3, Checkpoint, Hash, NoteVerifier, verify_consistency, verify_inclusion,
+};
+use serde_json::Value;
+
+fn hash(b64: &Value) -> Hash {
+    Hash::from_slice(&B64.decode(b64.as_str().unwrap()).unwrap()).unwrap()
+}
+
+async fn checkpoint(hub: &TestHub) -> Checkpoint {
+    let note = hub
+        .http
+        .get(format!("{}/v1/audit/checkpoint", hub.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let vkey = hub
+        .http
+        .get(format!("{}/v1/audit/public-key", hub.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let verifier = NoteVerifier::from_vkey(vkey.trim()).unwrap();
+    Checkpoint::open(note.as_bytes(), TEST_ORIGIN, &[verifier])
+        .expect("checkpoint signature verifies")
+}
+
+async fn auditor(hub: &TestHub, name: &str) -> String {
+    hub.member_with(name, "flags:write,matches:read,audit:read", 10_000, 10_000)
+        .await
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leaf_indexes_stay_dense_and_ordered_with_two_hub_instances_on_one_database() -> TestResult
+{
+    let a = std::sync::Arc::new(TestHub::start().await);
+    let b = std::sync::Arc::new(a.second_instance().await);
+    let (_, key) = a.member("bank-a").await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let hub = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..8 {
+                assert_eq!(
+                    hub.post("/v1/matches", &key, &match_body(&[PN, PN_10]))
+                        .await
+                        .0,
+                    200
+                );
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let page = a.store.audit_page(None, 0, 10_000).await?;
+    let indexes: Vec<i64> = page.iter().map(|e| e.leaf_index).collect();
+    assert_eq!(indexes, (0..256).collect::<Vec<i64>>());
+    assert_eq!(a.store.tree_size().await?, 256);
+    // Entries are in commit order: timestamps never go backwards along the log.
+    let log = AuditLog::new(a.store.clone(), test_signer(), TEST_ORIGIN.into());
+    log.checkpoint(start_time()).await?;
+    let report = verify_log(&a.store, &log.verifier(), TEST_ORIGIN).await?;
+    assert!(report.ok(), "{:?}", report.findings);
+    assert_eq!(report.entries, 256);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_checkpoint_is_signed_and_covers_every_entry() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    for _ in 0..5 {
+        hub.match_one(&key, PN).await;
+    }
+    let cp = checkpoint(&hub).await;
+    assert_eq!(cp.size, 5);
+    assert_eq!(cp.origin, TEST_ORIGIN);
+    // A checkpoint signed by another key is refused.
+    let note = hub
+        .http
+        .get(format!("{}/v1/audit/checkpoint", hub.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let stranger = fraudhub::tlog::NoteSigner::from_seed(TEST_ORIGIN, &[8; 32])?.verifier();
+    assert!(Checkpoint::open(note.as_bytes(), TEST_ORIGIN, &[stranger]).is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_member_can_prove_its_entry_is_in_the_signed_log() -> TestResult {
+    let hub = TestHub::start().await;
+    let key = auditor(&hub, "bank-a").await;
+    for _ in 0..7 {
+        hub.match_one(&key, PN).await;
+    }
+    let cp = checkpoint(&hub).await;
+    let (status, entries) = hub.get("/v1/audit/entries?from=0&limit=100", &key).await;
+    assert_eq!(status, 200);
+    assert_eq!(entries.as_array().unwrap().len(), 7);
+    let third = &entries[3];
+    assert_eq!(third["action"], "match");
+    assert_eq!(third["purpose"], "account_opening");
+    let (status, proof) = hub
+        .get(
+            &format!("/v1/audit/entries/3/inclusion?tree_size={}", cp.size),
+            &key,
+        )
+        .await;
+    assert_eq!(status, 200, "{proof}");
+    let path: Vec<Hash> = proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    verify_inclusion::<Blake3>(3, cp.size, &hash(&third["leaf_hash"]), &path, &cp.root)?;
+    // The same proof does not fit another leaf.
+    assert!(
+        verify_inclusion::<Blake3>(3, cp.size, &hash(&entries[2]["leaf_hash"]), &path, &cp.root)
+            .is_err()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_checkpoints_are_provably_consistent() -> TestResult {
+    let hub = TestHub::start().await;
+    let key = auditor(&hub, "bank-a").await;
+    for _ in 0..3 {
+        hub.match_one(&key, PN).await;
+    }
+    let old = checkpoint(&hub).await;
+    for _ in 0..6 {
+        hub.match_one(&key, PN).await;
+    }
+    let new = checkpoint(&hub).await;
+    let (status, body) = hub
+        .get(
+            &format!("/v1/audit/consistency?from={}&to={}", old.size, new.size),
+            &key,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let proof: Vec<Hash> = body["proof"].as_array().unwrap().iter().map(hash).collect();
+    verify_consistency::<Blake3>(old.size, new.size, &proof, &old.root, &new.root)?;
+    let (status, problem) = hub.get("/v1/audit/consistency?from=1&to=999", &key).await;
+    assert_eq!(status, 422, "{problem}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_member_never_sees_another_members_entries_or_proofs() -> TestResult {
+    let hub = TestHub::start().await;
+    let a = auditor(&hub, "bank-a").await;
+    let b = auditor(&hub, "bank-b").await;
+    hub.match_one(&a, PN).await;
+    hub.match_one(&b, PN).await;
+    let (_, entries) = hub.get("/v1/audit/entries", &b).await;
+    let indexes: Vec<i64> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["leaf_index"].as_i64().unwrap())
+        .collect();
+    assert_eq!(indexes, vec![1]);
+    assert_eq!(hub.get("/v1/audit/entries/0/inclusion", &b).await.0, 404);
+    assert_eq!(hub.get("/v1/audit/entries/1/inclusion", &b).await.0, 200);
+    // Without the audit:read scope there is nothing to read.
+    let (_, plain) = hub.member("bank-c").await;
+    assert_eq!(hub.get("/v1/audit/entries", &plain).await.0, 403);
+    assert_eq!(hub.get("/v1/audit/entries?limit=0", &a).await.0, 422);
+    assert_eq!(hub.get("/v1/audit/entries?bogus=1", &a).await.0, 422);
+    Ok(())
+}
+
+#[tokio::test]
+async fn retention_clears_personal_data_and_the_log_still_verifies() -> TestResult {
+    let hub = TestHub::start().await;
+    let key = auditor(&hub, "bank-a").await;
+    for _ in 0..4 {
+        hub.match_one(&key, PN).await;
+    }
+    let log = AuditLog::new(hub.store.clone(), test_signer(), TEST_ORIGIN.into());
+    log.checkpoint(start_time()).await?;
+    assert_eq!(
+        log.apply_retention(start_time() + chrono::Duration::days(364), 365)
+            .await?,
+        0
+    );
+    assert_eq!(
+        log.apply_retention(start_time() + chrono::Duration::days(366), 365)
+            .await?,
+        4
+    );
+    let (_, entries) = hub.get("/v1/audit/entries", &key).await;
+    for e in entries.as_array().unwrap() {
+        assert_eq!(e["redacted"], true);
+        assert!(
+            e["subject_token"].is_null() && e["purpose"].is_null() && e["request_id"].is_null()
+        );
+        assert!(e["leaf_hash"].is_string(), "the leaf hash stays");
+    }
+    let report = verify_log(&hub.store, &log.verifier(), TEST_ORIGIN).await?;
+    assert!(report.ok(), "{:?}", report.findings);
+    assert_eq!(report.redacted, 4);
+    Ok(())
+}
+
+/// Runs `fraudhub audit verify` against the test database with the test signing key.
+fn cli_verify(hub_db: &TestDb) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fraudhub"))
+        .args(["audit", "verify"])
+        .env("FRAUDHUB_DATABASE_URL", &hub_db.url)
+        .env("FRAUDHUB_AUDIT_SIGNING_KEY", hex::encode([7u8; 32]))
+        .output()
+        .expect("run fraudhub");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A stopped hub with ten audited lookups and a final signed checkpoint.
+async fn sealed_log() -> TestDb {
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    for i in 0..10 {
+        let purpose = if i % 2 == 0 {
+            "payment"
+        } else {
+            "account_opening"
+        };
+        let body = serde_json::json!({"purpose": purpose, "identifiers": [{"kind": "se_personal_number", "value": PN}]});
+        assert_eq!(hub.post("/v1/matches", &key, &body).await.0, 200);
+    }
+    hub.stop().await
+}
+
+async fn tamper(db: &TestDb, statements: &[&str]) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    for s in statements {
+        sqlx::query(s).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn audit_verify_accepts_an_intact_log() -> TestResult {
+    let db = sealed_log().await;
+    let (ok, text) = cli_verify(&db);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("10 entries") && text.contains("verified"),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn audit_verify_names_an_edited_entry() -> TestResult {
+    let db = sealed_log().await;
+    tamper(
+        &db,
+        &["UPDATE audit_log SET purpose = 'fraud_investigation' WHERE leaf_index = 3"],
+    )
+    .await;
+    let (ok, text) = cli_verify(&db);
+    assert!(!ok);
+    assert!(text.contains("entry 3 was edited"), "{text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn audit_verify_names_a_deleted_entry() -> TestResult {
+    let db = sealed_log().await;
+    tamper(&db, &["DELETE FROM audit_log WHERE leaf_index = 6"]).await;
+    let (ok, text) = cli_verify(&db);
+    assert!(!ok);
+    assert!(text.contains("entry 6 was deleted"), "{text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn audit_verify_names_reordered_entries() -> TestResult {
+    let db = sealed_log().await;
+    tamper(
+        &db,
+        &[
+            "UPDATE audit_log SET leaf_index = -1 WHERE leaf_index = 4",
+            "UPDATE audit_log SET leaf_index = 4 WHERE leaf_index = 5",
+            "UPDATE audit_log SET leaf_index = 5 WHERE leaf_index = -1",
+        ],
+    )
+    .await;
+    let (ok, text) = cli_verify(&db);
+    assert!(!ok);
+    assert!(text.contains("entry 4 was edited or reordered"), "{text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn audit_verify_names_an_inserted_entry() -> TestResult {
+    let db = sealed_log().await;
+    tamper(&db, &[
+        "INSERT INTO audit_log (leaf_index, at, member_id, key_id, action, purpose, subject_token, key_version, outcome, request_id) \
+         SELECT 10, at, member_id, key_id, action, purpose, subject_token, key_version, outcome, request_id FROM audit_log WHERE leaf_index = 2",
+    ])
+    .await;
+    let (ok, text) = cli_verify(&db);
+    assert!(!ok);
+    assert!(text.contains("entry 10 was inserted"), "{text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn audit_verify_catches_a_rewritten_leaf_hash_through_the_signed_root() -> TestResult {
+    let db = sealed_log().await;
+    // The attacker edits an entry and overwrites its stored leaf hash too.
+    tamper(&db, &["UPDATE tlog_nodes SET hash = (SELECT hash FROM tlog_nodes WHERE level = 0 AND idx = 1) WHERE level = 0 AND idx = 2"]).await;
+    let (ok, text) = cli_verify(&db);
+    assert!(!ok);
+    assert!(text.contains("no longer hash to its signed root"), "{text}");
+    Ok(())
+}
