@@ -174,3 +174,25 @@ async fn every_lookup_and_flag_change_is_audited_with_purpose() -> TestResult {
     assert_eq!(hub.audit_count().await, 4);
     Ok(())
 }
+
+#[tokio::test]
+async fn lifting_twice_keeps_the_first_lift_time_and_audits_both_attempts() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    let (_, flag) = hub.place_flag(&key, PN).await;
+    let path = format!("/v1/flags/{}/lift", flag["id"].as_str().unwrap());
+    let (_, first) = hub.post(&path, &key, &json!({})).await;
+    hub.clock.advance(chrono::Duration::hours(1));
+    let (status, second) = hub.post(&path, &key, &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["lifted_at"], second["lifted_at"]);
+    let outcomes: Vec<String> = hub
+        .store
+        .audit_page(None, 0, 100)
+        .await?
+        .into_iter()
+        .map(|e| e.row.outcome)
+        .collect();
+    assert_eq!(outcomes, vec!["created", "lifted", "already_lifted"]);
+    Ok(())
+}

@@ -121,23 +121,35 @@ pub async fn place(
     let idem = idempotency_key
         .as_deref()
         .map(|k| (k, fingerprint.as_slice()));
-    let (flag_id, outcome) = match state.store.insert_flag(&new, idem).await {
-        Ok(IdempotentOutcome::Created) => (id, "created"),
-        Ok(IdempotentOutcome::Replayed { flag_id }) => (flag_id, "replayed"),
-        Err(StoreError::Conflict(why)) => return Err(ApiError::invalid("Idempotency-Key", why)),
-        Err(e) => return Err(e.into()),
-    };
-    let row = state.store.member_flag(caller.member.id, &flag_id).await?;
-    let entry = audit_row(
+    let created = audit_row(
         &caller,
         now,
         "flag.place",
         None,
         Some(token),
-        outcome,
+        "created",
         &request_id,
     );
-    state.audit.record(vec![entry]).await?;
+    // A new flag commits together with its audit entry; a replay is audited on its own.
+    let flag_id = match state.store.insert_flag(&new, idem, &created).await {
+        Ok(IdempotentOutcome::Created) => id,
+        Ok(IdempotentOutcome::Replayed { flag_id }) => {
+            let entry = audit_row(
+                &caller,
+                now,
+                "flag.place",
+                None,
+                Some(token),
+                "replayed",
+                &request_id,
+            );
+            state.audit.record(vec![entry]).await?;
+            flag_id
+        }
+        Err(StoreError::Conflict(why)) => return Err(ApiError::invalid("Idempotency-Key", why)),
+        Err(e) => return Err(e.into()),
+    };
+    let row = state.store.member_flag(caller.member.id, &flag_id).await?;
     Ok((
         StatusCode::CREATED,
         Json(FlagView::from_row(&row, to_millis(now))),
@@ -173,20 +185,33 @@ pub async fn lift(
 ) -> Result<Json<FlagView>, ApiError> {
     caller.require(Scope::FlagsWrite)?;
     let now = state.clock.now();
-    let row = state
+    let entry = |flag: &FlagRow| {
+        audit_row(
+            &caller,
+            now,
+            "flag.lift",
+            None,
+            row_token(flag),
+            "lifted",
+            &request_id,
+        )
+    };
+    let (row, lifted) = state
         .store
-        .lift_flag(caller.member.id, &id, to_millis(now))
+        .lift_flag(caller.member.id, &id, to_millis(now), entry)
         .await?;
-    let entry = audit_row(
-        &caller,
-        now,
-        "flag.lift",
-        None,
-        row_token(&row),
-        "lifted",
-        &request_id,
-    );
-    state.audit.record(vec![entry]).await?;
+    if !lifted {
+        let again = audit_row(
+            &caller,
+            now,
+            "flag.lift",
+            None,
+            row_token(&row),
+            "already_lifted",
+            &request_id,
+        );
+        state.audit.record(vec![again]).await?;
+    }
     Ok(Json(FlagView::from_row(&row, to_millis(now))))
 }
 

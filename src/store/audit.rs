@@ -63,73 +63,9 @@ impl Store {
     /// the same PostgreSQL) queue here and leaf indexes stay dense and in commit order.
     pub async fn append_audit(&self, rows: &[AuditRow]) -> Result<u64, StoreError> {
         let mut tx = self.pool().begin().await?;
-        // A write first: takes SQLite's write lock / PostgreSQL's row lock before reading.
-        sqlx::query("UPDATE tlog_state SET size = size WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
-        let head = sqlx::query("SELECT size, frontier FROM tlog_state WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let bytes: Vec<u8> = head.try_get("frontier")?;
-        let mut frontier = Frontier::<Blake3>::from_bytes(&bytes)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let start = frontier.size();
-        let mut nodes: Vec<(NodeId, [u8; 32])> = Vec::with_capacity(rows.len() * 2);
-        for (i, row) in rows.iter().enumerate() {
-            let leaf = leaf_hash(row, start + i as u64);
-            let made = frontier
-                .append(leaf)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            nodes.extend(made.into_iter().map(|(id, h)| (id, h.0)));
-        }
-        for (c, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
-            let values = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(1 + i * COLUMNS, COLUMNS)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO audit_log (leaf_index, at, member_id, key_id, action, purpose, subject_token, \
-                 key_version, outcome, request_id) VALUES {values}"
-            );
-            let mut q = sqlx::query(&sql);
-            for (i, r) in chunk.iter().enumerate() {
-                let index = start + (c * ROWS_PER_STATEMENT + i) as u64;
-                q = q
-                    .bind(audit_index(index)?)
-                    .bind(r.at)
-                    .bind(r.member_id)
-                    .bind(r.key_id.as_deref())
-                    .bind(r.action.as_str())
-                    .bind(r.purpose.as_deref())
-                    .bind(r.subject_token.as_deref())
-                    .bind(r.key_version)
-                    .bind(r.outcome.as_str())
-                    .bind(r.request_id.as_str());
-            }
-            q.execute(&mut *tx).await?;
-        }
-        for chunk in nodes.chunks(ROWS_PER_STATEMENT) {
-            let values = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(1 + i * 3, 3)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!("INSERT INTO tlog_nodes (level, idx, hash) VALUES {values}");
-            let mut q = sqlx::query(&sql);
-            for (id, hash) in chunk {
-                q = q
-                    .bind(i64::from(id.level))
-                    .bind(audit_index(id.index)?)
-                    .bind(hash.as_slice());
-            }
-            q.execute(&mut *tx).await?;
-        }
-        sqlx::query("UPDATE tlog_state SET size = $1, frontier = $2 WHERE id = 1")
-            .bind(audit_index(frontier.size())?)
-            .bind(frontier.to_bytes())
-            .execute(&mut *tx)
-            .await?;
+        let size = append_in(&mut tx, rows).await?;
         tx.commit().await?;
-        Ok(frontier.size())
+        Ok(size)
     }
 
     /// Entries about one subject, newest first: what the consumer will be shown.
@@ -194,6 +130,80 @@ impl Store {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Appends entries inside the caller's transaction: flag writes use this so that a flag
+/// and its audit entry commit together or not at all.
+pub(super) async fn append_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[AuditRow],
+) -> Result<u64, StoreError> {
+    // A write first: takes SQLite's write lock / PostgreSQL's row lock before reading.
+    sqlx::query("UPDATE tlog_state SET size = size WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    let head = sqlx::query("SELECT size, frontier FROM tlog_state WHERE id = 1")
+        .fetch_one(&mut **tx)
+        .await?;
+    let bytes: Vec<u8> = head.try_get("frontier")?;
+    let mut frontier =
+        Frontier::<Blake3>::from_bytes(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let start = frontier.size();
+    let mut nodes: Vec<(NodeId, [u8; 32])> = Vec::with_capacity(rows.len() * 2);
+    for (i, row) in rows.iter().enumerate() {
+        let leaf = leaf_hash(row, start + i as u64);
+        let made = frontier
+            .append(leaf)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        nodes.extend(made.into_iter().map(|(id, h)| (id, h.0)));
+    }
+    for (c, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
+        let values = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(1 + i * COLUMNS, COLUMNS)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO audit_log (leaf_index, at, member_id, key_id, action, purpose, subject_token, \
+             key_version, outcome, request_id) VALUES {values}"
+        );
+        let mut q = sqlx::query(&sql);
+        for (i, r) in chunk.iter().enumerate() {
+            let index = start + (c * ROWS_PER_STATEMENT + i) as u64;
+            q = q
+                .bind(audit_index(index)?)
+                .bind(r.at)
+                .bind(r.member_id)
+                .bind(r.key_id.as_deref())
+                .bind(r.action.as_str())
+                .bind(r.purpose.as_deref())
+                .bind(r.subject_token.as_deref())
+                .bind(r.key_version)
+                .bind(r.outcome.as_str())
+                .bind(r.request_id.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    for chunk in nodes.chunks(ROWS_PER_STATEMENT) {
+        let values = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(1 + i * 3, 3)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO tlog_nodes (level, idx, hash) VALUES {values}");
+        let mut q = sqlx::query(&sql);
+        for (id, hash) in chunk {
+            q = q
+                .bind(i64::from(id.level))
+                .bind(audit_index(id.index)?)
+                .bind(hash.as_slice());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    sqlx::query("UPDATE tlog_state SET size = $1, frontier = $2 WHERE id = 1")
+        .bind(audit_index(frontier.size())?)
+        .bind(frontier.to_bytes())
+        .execute(&mut **tx)
+        .await?;
+    Ok(frontier.size())
 }
 
 pub fn audit_index(v: u64) -> Result<i64, StoreError> {

@@ -2,7 +2,8 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, is_unique_violation, placeholders};
+use super::audit::append_in;
+use super::{AuditRow, Store, StoreError, is_unique_violation, placeholders};
 
 #[derive(Debug, Clone)]
 pub struct FlagRow {
@@ -57,12 +58,13 @@ fn flag_from(r: &sqlx::any::AnyRow) -> Result<FlagRow, sqlx::Error> {
 }
 
 impl Store {
-    /// Inserts a flag; with an idempotency key, the key and the flag commit together so
-    /// a retry either finds both or neither.
+    /// Inserts a flag with its audit entry; with an idempotency key, the key, the flag
+    /// and the entry commit together so a retry either finds all of them or none.
     pub async fn insert_flag(
         &self,
         flag: &NewFlag<'_>,
         idempotency: Option<(&str, &[u8])>,
+        audit: &AuditRow,
     ) -> Result<IdempotentOutcome, StoreError> {
         let mut tx = self.pool().begin().await?;
         if let Some((key, fingerprint)) = idempotency {
@@ -100,6 +102,7 @@ impl Store {
         .bind(flag.expires_at)
         .execute(&mut *tx)
         .await?;
+        append_in(&mut tx, std::slice::from_ref(audit)).await?;
         tx.commit().await?;
         Ok(IdempotentOutcome::Created)
     }
@@ -140,22 +143,31 @@ impl Store {
         Ok(flag_from(&row)?)
     }
 
-    /// Lifts an active flag. Lifting twice is harmless and reports the first lift time.
+    /// Lifts an active flag, committing the audit entry `audit(flag)` with the change.
+    /// Lifting twice is harmless: it reports the first lift time and writes nothing.
     pub async fn lift_flag(
         &self,
         member_id: i64,
         id: &str,
         now: i64,
-    ) -> Result<FlagRow, StoreError> {
-        sqlx::query(
+        audit: impl FnOnce(&FlagRow) -> AuditRow,
+    ) -> Result<(FlagRow, bool), StoreError> {
+        let flag = self.member_flag(member_id, id).await?;
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
             "UPDATE flags SET lifted_at = $1 WHERE id = $2 AND member_id = $3 AND lifted_at IS NULL",
         )
         .bind(now)
         .bind(id)
         .bind(member_id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        self.member_flag(member_id, id).await
+        let lifted = done.rows_affected() == 1;
+        if lifted {
+            append_in(&mut tx, &[audit(&flag)]).await?;
+        }
+        tx.commit().await?;
+        Ok((self.member_flag(member_id, id).await?, lifted))
     }
 
     /// Active flags (not lifted, not expired at `now`) for any of the given tokens.
