@@ -77,7 +77,7 @@ fn synthetic_row(i: u64, base_ms: i64) -> AuditRow {
         purpose: Some("account_opening".into()),
         subject_token: Some(token.to_vec()),
         key_version: Some(1),
-        outcome: if i % 50 == 0 {
+        outcome: if i.is_multiple_of(50) {
             "flagged"
         } else {
             "not_flagged"

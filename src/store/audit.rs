@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, placeholders};
+use super::{Store, StoreError, backend_of, placeholders};
 use crate::audit::entry::leaf_hash;
 use crate::tlog::{Blake3, Frontier, NodeId};
 
@@ -138,6 +138,7 @@ pub(super) async fn append_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     rows: &[AuditRow],
 ) -> Result<u64, StoreError> {
+    let backend = backend_of(tx);
     // A write first: takes SQLite's write lock / PostgreSQL's row lock before reading.
     sqlx::query("UPDATE tlog_state SET size = size WHERE id = 1")
         .execute(&mut **tx)
@@ -159,7 +160,7 @@ pub(super) async fn append_in(
     }
     for (c, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
         let values = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(1 + i * COLUMNS, COLUMNS)))
+            .map(|i| format!("({})", placeholders(backend, 1 + i * COLUMNS, COLUMNS)))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
@@ -185,7 +186,7 @@ pub(super) async fn append_in(
     }
     for chunk in nodes.chunks(ROWS_PER_STATEMENT) {
         let values = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(1 + i * 3, 3)))
+            .map(|i| format!("({})", placeholders(backend, 1 + i * 3, 3)))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!("INSERT INTO tlog_nodes (level, idx, hash) VALUES {values}");

@@ -180,9 +180,12 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {FLAG_COLUMNS} FROM flags WHERE expires_at > $1 AND lifted_at IS NULL \
+            "SELECT {FLAG_COLUMNS} FROM flags WHERE expires_at > {} AND lifted_at IS NULL \
              AND subject_token IN ({}) ORDER BY created_at, id",
-            placeholders(2, tokens.len())
+            // One placeholder style per statement: sqlx-sqlite numbers anonymous `?`
+            // independently of `$n`, so mixing them binds the wrong values.
+            placeholders(self.backend(), 1, 1),
+            placeholders(self.backend(), 2, tokens.len())
         );
         let mut q = sqlx::query(&sql).bind(now);
         for t in tokens {
