@@ -4,10 +4,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit::{AuditError, AuditSink};
 use crate::clock::to_millis;
 use crate::identifiers::{IdentifierKind, Normalised};
 use crate::pseudonym::{Pseudonymiser, Token};
-use crate::store::{FlagRow, Store, StoreError};
+use crate::store::{AuditRow, FlagRow};
 
 /// Why a member asks. Mandatory (GDPR purpose limitation) and shown to the consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -42,37 +43,37 @@ pub struct Hit {
     pub flags: Vec<FlagRow>,
 }
 
-/// Looks up all identifiers with one query; results keep the request order.
+/// Looks up every identifier and audits each lookup in the same group commit; results
+/// keep the request order. `entry` builds the audit entry for one token (its outcome is
+/// filled in by the writer from what the lookup found).
 pub async fn find_flags(
-    store: &Store,
+    audit: &AuditSink,
     pseudonymiser: &Pseudonymiser,
     identifiers: &[Normalised],
     now: DateTime<Utc>,
-) -> Result<Vec<Hit>, StoreError> {
+    entry: impl Fn(Token) -> AuditRow,
+) -> Result<Vec<Hit>, AuditError> {
     let tokens: Vec<Token> = identifiers
         .iter()
         .map(|id| pseudonymiser.token(id))
         .collect();
-    // Flags only ever sit on personal numbers; other kinds cannot match a flag.
-    let lookup: Vec<&[u8]> = identifiers
+    // Flags only ever sit on personal numbers; other kinds need no lookup.
+    let lookups = identifiers
         .iter()
         .zip(&tokens)
-        .filter(|(id, _)| id.kind() == IdentifierKind::SePersonalNumber)
-        .map(|(_, t)| t.bytes.as_slice())
+        .map(|(id, t)| (id.kind() == IdentifierKind::SePersonalNumber).then_some(t.bytes))
         .collect();
-    let rows = store.active_flags(&lookup, to_millis(now)).await?;
+    let rows = tokens.iter().map(|t| entry(*t)).collect();
+    let found = audit
+        .lookup_and_record(rows, lookups, to_millis(now))
+        .await?;
     Ok(identifiers
         .iter()
         .zip(tokens)
-        .map(|(id, token)| Hit {
+        .zip(found)
+        .map(|((id, token), flags)| Hit {
             kind: id.kind(),
-            flags: rows
-                .iter()
-                .filter(|r| {
-                    id.kind() == IdentifierKind::SePersonalNumber && r.subject_token == token.bytes
-                })
-                .cloned()
-                .collect(),
+            flags,
             token,
         })
         .collect())

@@ -196,3 +196,39 @@ async fn lifting_twice_keeps_the_first_lift_time_and_audits_both_attempts() -> T
     assert_eq!(outcomes, vec!["created", "lifted", "already_lifted"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn each_audited_outcome_is_exactly_what_the_member_was_told() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    hub.place_flag(&key, PN).await;
+    let body = json!({"purpose": "payee_check", "identifiers": [
+        {"kind": "phone", "value": "070-123 45 67"},
+        {"kind": "se_personal_number", "value": PN_10},
+        {"kind": "se_personal_number", "value": "19121212-1212"}
+    ]});
+    let (_, answer) = hub.post("/v1/matches", &key, &body).await;
+    let told: Vec<&str> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            if r["flagged"] == true {
+                "flagged"
+            } else {
+                "clear"
+            }
+        })
+        .collect();
+    let audited: Vec<String> = hub
+        .store
+        .audit_page(None, 0, 100)
+        .await?
+        .into_iter()
+        .filter(|e| e.row.action == "match")
+        .map(|e| e.row.outcome)
+        .collect();
+    assert_eq!(told, vec!["clear", "flagged", "clear"]);
+    assert_eq!(audited, told);
+    Ok(())
+}

@@ -70,29 +70,27 @@ pub async fn run(
         .enumerate()
         .map(|(i, id)| id.normalise(&format!("identifiers[{i}]"), now))
         .collect::<Result<Vec<_>, _>>()?;
-    let hits = find_flags(&state.store, &state.pseudonymiser, &normalised, now).await?;
     let purpose = Some(req.purpose.as_str());
-    let entries = hits
-        .iter()
-        .map(|h| {
-            let outcome = if h.flags.is_empty() {
-                "clear"
-            } else {
-                "flagged"
-            };
+    // The answer leaves only after its audit entries are durable; the lookups run inside
+    // the same group commit.
+    let hits = find_flags(
+        &state.audit,
+        &state.pseudonymiser,
+        &normalised,
+        now,
+        |token| {
             audit_row(
                 &caller,
                 now,
                 "match",
                 purpose,
-                Some(h.token),
-                outcome,
+                Some(token),
+                "pending",
                 &request_id,
             )
-        })
-        .collect();
-    // The answer leaves only after its audit entries are durable.
-    state.audit.record(entries).await?;
+        },
+    )
+    .await?;
     let results = hits
         .into_iter()
         .map(|h| MatchResult {

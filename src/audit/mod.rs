@@ -4,7 +4,9 @@
 //! task and waits until they are committed before answering. The writer drains
 //! everything queued while the previous commit was in flight and commits it in one
 //! transaction, so many concurrent requests share one disk sync instead of paying one
-//! each.
+//! each. A match hands over its flag lookups too: the writer answers all of them with
+//! one query inside the same transaction, so a lookup costs the request no database
+//! round trip of its own and its audited outcome is exactly what it was told.
 
 pub mod entry;
 pub mod log;
@@ -13,7 +15,7 @@ pub mod verify;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::store::{AuditRow, Store, StoreError};
+use crate::store::{AuditRow, FlagRow, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -29,9 +31,17 @@ impl From<StoreError> for AuditError {
     }
 }
 
+/// Per entry: the token to look flags up for, or `None` when the entry needs no lookup.
+pub type Lookups = Vec<Option<[u8; 32]>>;
+
+/// The active flags found for each entry of a lookup, in entry order.
+pub type Found = Vec<Vec<FlagRow>>;
+
 struct Pending {
     rows: Vec<AuditRow>,
-    done: oneshot::Sender<Result<(), String>>,
+    /// With lookups, each entry's outcome is set by the writer (`flagged` or `clear`).
+    lookup: Option<(Lookups, i64)>,
+    done: oneshot::Sender<Result<Found, String>>,
 }
 
 /// Cheap-to-clone handle used by request handlers.
@@ -62,9 +72,28 @@ impl AuditSink {
         if rows.is_empty() {
             return Ok(());
         }
+        self.submit(rows, None).await.map(|_| ())
+    }
+
+    /// Looks up the active flags (expiring after `now_ms`) for each entry's token and
+    /// commits the entries with outcome `flagged` or `clear`; returns what was found.
+    pub async fn lookup_and_record(
+        &self,
+        rows: Vec<AuditRow>,
+        lookups: Lookups,
+        now_ms: i64,
+    ) -> Result<Found, AuditError> {
+        self.submit(rows, Some((lookups, now_ms))).await
+    }
+
+    async fn submit(
+        &self,
+        rows: Vec<AuditRow>,
+        lookup: Option<(Lookups, i64)>,
+    ) -> Result<Found, AuditError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Pending { rows, done })
+            .send(Pending { rows, lookup, done })
             .await
             .map_err(|_| AuditError::WriterGone)?;
         wait.await
@@ -87,18 +116,82 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, batch_max: usize)
                 Err(_) => break,
             }
         }
-        let all: Vec<AuditRow> = batch
-            .iter_mut()
-            .flat_map(|p| std::mem::take(&mut p.rows))
-            .collect();
-        let result = store.append_audit(&all).await.map(|_| ()).map_err(|e| {
-            tracing::error!(error = %e, rows = all.len(), "audit commit failed");
-            "audit commit failed".to_string()
-        });
-        for p in batch.drain(..) {
+        let results = commit(&store, &mut batch).await;
+        for (p, found) in batch.drain(..).zip(results) {
             // A requester that gave up (timeout) no longer listens; nothing to do.
-            let _ = p.done.send(result.clone());
+            let _ = p.done.send(found);
         }
     }
     tracing::info!("audit writer flushed and stopped");
+}
+
+/// Commits one batch and returns each pending request's answer.
+async fn commit(store: &Store, batch: &mut [Pending]) -> Vec<Result<Found, String>> {
+    let mut rows: Vec<AuditRow> = Vec::new();
+    let mut wanted: Vec<(usize, [u8; 32], i64)> = Vec::new();
+    for p in batch.iter_mut() {
+        if let Some((lookups, now)) = &p.lookup {
+            // Identifiers without a lookup (not personal numbers) can only be clear.
+            for r in &mut p.rows {
+                r.outcome = "clear".to_string();
+            }
+            for (i, token) in lookups.iter().enumerate() {
+                if let Some(t) = token {
+                    wanted.push((rows.len() + i, *t, *now));
+                }
+            }
+        }
+        rows.append(&mut p.rows);
+    }
+    let total = rows.len();
+    let result = if batch.iter().all(|p| p.lookup.is_none()) {
+        store.append_audit(&rows).await.map(|_| Vec::new())
+    } else {
+        let mut tokens: Vec<&[u8]> = wanted.iter().map(|(_, t, _)| t.as_slice()).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        // Each request filters by its own clock; the query uses the earliest.
+        let earliest = wanted.iter().map(|(_, _, now)| *now).min().unwrap_or(0);
+        store
+            .lookup_and_append(&tokens, earliest, &mut rows, |flags, rows| {
+                for (row, token, now) in &wanted {
+                    let hit = flags
+                        .iter()
+                        .any(|f| f.subject_token == token.as_slice() && f.expires_at > *now);
+                    if let (true, Some(r)) = (hit, rows.get_mut(*row)) {
+                        r.outcome = "flagged".to_string();
+                    }
+                }
+            })
+            .await
+    };
+    let flags = match result {
+        Ok(flags) => flags,
+        Err(e) => {
+            tracing::error!(error = %e, rows = total, "audit commit failed");
+            return batch
+                .iter()
+                .map(|_| Err("audit commit failed".to_string()))
+                .collect();
+        }
+    };
+    batch
+        .iter()
+        .map(|p| {
+            let Some((lookups, now)) = &p.lookup else {
+                return Ok(Vec::new());
+            };
+            Ok(lookups
+                .iter()
+                .map(|token| match token {
+                    Some(t) => flags
+                        .iter()
+                        .filter(|f| f.subject_token == t.as_slice() && f.expires_at > *now)
+                        .cloned()
+                        .collect(),
+                    None => Vec::new(),
+                })
+                .collect())
+        })
+        .collect()
 }

@@ -2,7 +2,8 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, backend_of, placeholders};
+use super::flags::active_flags_in;
+use super::{FlagRow, Store, StoreError, backend_of, placeholders};
 use crate::audit::entry::leaf_hash;
 use crate::tlog::{Blake3, Frontier, NodeId};
 
@@ -66,6 +67,28 @@ impl Store {
         let size = append_in(&mut tx, rows).await?;
         tx.commit().await?;
         Ok(size)
+    }
+
+    /// One group commit with lookups: under the log head lock, reads the active flags on
+    /// `tokens` (expiring after `now`), lets `settle` fill in each entry's outcome from
+    /// them, appends the entries and commits. Readers of many requests thus share one
+    /// query and one transaction, and a match outcome can never disagree with its entry.
+    pub async fn lookup_and_append(
+        &self,
+        tokens: &[&[u8]],
+        now: i64,
+        rows: &mut [AuditRow],
+        settle: impl FnOnce(&[FlagRow], &mut [AuditRow]),
+    ) -> Result<Vec<FlagRow>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        // The head lock first: on SQLite a read before the first write could not be
+        // upgraded if a flag was placed meanwhile.
+        lock_head(&mut tx).await?;
+        let flags = active_flags_in(&mut tx, tokens, now).await?;
+        settle(&flags, rows);
+        append_in(&mut tx, rows).await?;
+        tx.commit().await?;
+        Ok(flags)
     }
 
     /// Entries about one subject, newest first: what the consumer will be shown.
@@ -139,10 +162,7 @@ pub(super) async fn append_in(
     rows: &[AuditRow],
 ) -> Result<u64, StoreError> {
     let backend = backend_of(tx);
-    // A write first: takes SQLite's write lock / PostgreSQL's row lock before reading.
-    sqlx::query("UPDATE tlog_state SET size = size WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
+    lock_head(tx).await?;
     let head = sqlx::query("SELECT size, frontier FROM tlog_state WHERE id = 1")
         .fetch_one(&mut **tx)
         .await?;
@@ -205,6 +225,16 @@ pub(super) async fn append_in(
         .execute(&mut **tx)
         .await?;
     Ok(frontier.size())
+}
+
+/// A write first: takes SQLite's write lock / PostgreSQL's row lock on the log head
+/// before anything is read, so appends from every writer queue here. Idempotent within a
+/// transaction.
+async fn lock_head(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE tlog_state SET size = size WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub fn audit_index(v: u64) -> Result<i64, StoreError> {

@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::audit::append_in;
-use super::{AuditRow, Store, StoreError, is_unique_violation, placeholders};
+use super::{AuditRow, Store, StoreError, backend_of, is_unique_violation, placeholders};
 
 #[derive(Debug, Clone)]
 pub struct FlagRow {
@@ -169,29 +169,37 @@ impl Store {
         tx.commit().await?;
         Ok((self.member_flag(member_id, id).await?, lifted))
     }
+}
 
-    /// Active flags (not lifted, not expired at `now`) for any of the given tokens.
-    pub async fn active_flags(
-        &self,
-        tokens: &[&[u8]],
-        now: i64,
-    ) -> Result<Vec<FlagRow>, StoreError> {
-        if tokens.is_empty() {
-            return Ok(Vec::new());
-        }
+/// How many tokens go into one IN-list.
+const TOKENS_PER_QUERY: usize = 500;
+
+/// Active flags (not lifted, not expired at `now`) for any of the given tokens, read on
+/// the caller's connection: the audit writer runs it inside its transaction, so the
+/// answer a member gets and the outcome its audit entry records come from one snapshot.
+pub(crate) async fn active_flags_in(
+    conn: &mut sqlx::AnyConnection,
+    tokens: &[&[u8]],
+    now: i64,
+) -> Result<Vec<FlagRow>, StoreError> {
+    let backend = backend_of(conn);
+    let mut out = Vec::new();
+    for chunk in tokens.chunks(TOKENS_PER_QUERY) {
         let sql = format!(
             "SELECT {FLAG_COLUMNS} FROM flags WHERE expires_at > {} AND lifted_at IS NULL \
              AND subject_token IN ({}) ORDER BY created_at, id",
             // One placeholder style per statement: sqlx-sqlite numbers anonymous `?`
             // independently of `$n`, so mixing them binds the wrong values.
-            placeholders(self.backend(), 1, 1),
-            placeholders(self.backend(), 2, tokens.len())
+            placeholders(backend, 1, 1),
+            placeholders(backend, 2, chunk.len())
         );
         let mut q = sqlx::query(&sql).bind(now);
-        for t in tokens {
+        for t in chunk {
             q = q.bind(*t);
         }
-        let rows = q.fetch_all(self.pool()).await?;
-        Ok(rows.iter().map(flag_from).collect::<Result<_, _>>()?)
+        for row in q.fetch_all(&mut *conn).await? {
+            out.push(flag_from(&row)?);
+        }
     }
+    Ok(out)
 }
