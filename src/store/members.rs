@@ -36,6 +36,14 @@ pub struct AuthRow {
 
 const MEMBER_COLUMNS: &str = "id, name, display_name, status, rate_per_second, burst, created_at";
 
+/// An update that touched no row means the thing did not exist.
+fn found(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 fn member_from(row: &sqlx::any::AnyRow) -> Result<MemberRow, sqlx::Error> {
     Ok(MemberRow {
         id: row.try_get("id")?,
@@ -101,10 +109,7 @@ impl Store {
             .bind(id)
             .execute(self.pool())
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(done.rows_affected())
     }
 
     pub async fn set_member_quota(&self, id: i64, rate: i64, burst: i64) -> Result<(), StoreError> {
@@ -114,10 +119,7 @@ impl Store {
             .bind(id)
             .execute(self.pool())
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(done.rows_affected())
     }
 
     pub async fn insert_api_key(

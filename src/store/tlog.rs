@@ -78,28 +78,25 @@ impl Store {
     }
 
     pub async fn checkpoint_at(&self, size: i64) -> Result<Option<CheckpointRow>, StoreError> {
-        let row = sqlx::query(
+        let q = sqlx::query(
             "SELECT size, root, note, created_at FROM tlog_checkpoints WHERE size = $1",
-        )
-        .bind(size)
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref()
-            .map(checkpoint_from)
-            .transpose()
-            .map_err(Into::into)
+        );
+        self.one_checkpoint(q.bind(size)).await
     }
 
     pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
-        let row = sqlx::query(
+        let q = sqlx::query(
             "SELECT size, root, note, created_at FROM tlog_checkpoints ORDER BY size DESC LIMIT 1",
-        )
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref()
-            .map(checkpoint_from)
-            .transpose()
-            .map_err(Into::into)
+        );
+        self.one_checkpoint(q).await
+    }
+
+    async fn one_checkpoint<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Option<CheckpointRow>, StoreError> {
+        let row = q.fetch_optional(self.pool()).await?;
+        Ok(row.as_ref().map(checkpoint_from).transpose()?)
     }
 
     pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
