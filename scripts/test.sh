@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: the whole behavioural suite on SQLite, then again on PostgreSQL.
 # PostgreSQL comes from FRAUDHUB_TEST_PG_ADMIN_URL (default: the local server); every test
-# creates its own database there. Fails if PostgreSQL is unreachable.
+# creates its own database there. Fails if PostgreSQL is unreachable. Installs Debian's
+# chromium and chromium-driver (for the browser test) when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,8 +27,22 @@ drop_stale_test_databases() {
         while read -r db; do psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null; done
 }
 
+ensure_browser() {
+    if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return 0; fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing chromium and chromium-driver for the browser test"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+    else
+        echo "error: the browser test needs the chromium and chromium-driver packages" >&2
+        exit 1
+    fi
+}
+
 ensure_postgres
+ensure_browser
 drop_stale_test_databases
+# The device page test in headless Chromium must run, not skip.
+export FRAUDHUB_REQUIRE_BROWSER=1
 
 echo "=== test suite on SQLite"
 env -u FRAUDHUB_TEST_DATABASE_URL cargo test --all-targets
