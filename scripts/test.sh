@@ -42,7 +42,7 @@ ensure_postgres
 ensure_browser
 drop_stale_test_databases
 # The device page test in headless Chromium must run, not skip.
-export FRAUDHUB_REQUIRE_BROWSER=1
+export FRAUDHUB_TEST_REQUIRE_BROWSER=1
 
 echo "=== test suite on SQLite"
 env -u FRAUDHUB_TEST_DATABASE_URL cargo test --all-targets

@@ -123,16 +123,12 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         let config: Config = figment
-            // FRAUDHUB_LOG, FRAUDHUB_LOG_FORMAT (tracing) and FRAUDHUB_TEST_DATABASE_URL
-            // (test harness) are not configuration keys; `__` separates nested keys.
+            // FRAUDHUB_LOG, FRAUDHUB_LOG_FORMAT (tracing) and FRAUDHUB_TEST_* (test harness)
+            // are not configuration keys; `__` separates nested keys.
             .merge(
                 Env::prefixed("FRAUDHUB_")
-                    .ignore(&[
-                        "log",
-                        "log_format",
-                        "test_database_url",
-                        "test_pg_admin_url",
-                    ])
+                    .ignore(&["log", "log_format"])
+                    .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
                     .split("__"),
             )
             .merge(Serialized::defaults(overrides))

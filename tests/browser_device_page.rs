@@ -2,7 +2,7 @@
 //! the W3C WebDriver protocol (chromedriver), approves an order by clicking its button.
 //!
 //! Needs `chromium` and `chromedriver` (Debian packages `chromium`, `chromium-driver`);
-//! `scripts/test.sh` installs them and sets `FRAUDHUB_REQUIRE_BROWSER=1`, which turns a
+//! `scripts/test.sh` installs them and sets `FRAUDHUB_TEST_REQUIRE_BROWSER=1`, which turns a
 //! missing browser into a failure instead of a skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -58,8 +58,8 @@ fn find_chromedriver() -> Option<String> {
 async fn start_driver() -> Option<Driver> {
     let Some(binary) = find_chromedriver() else {
         assert!(
-            std::env::var("FRAUDHUB_REQUIRE_BROWSER").is_err(),
-            "FRAUDHUB_REQUIRE_BROWSER is set but chromedriver is not installed"
+            std::env::var("FRAUDHUB_TEST_REQUIRE_BROWSER").is_err(),
+            "FRAUDHUB_TEST_REQUIRE_BROWSER is set but chromedriver is not installed"
         );
         eprintln!("skipped: chromedriver not installed (scripts/test.sh installs it)");
         return None;

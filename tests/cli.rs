@@ -203,3 +203,31 @@ async fn serve_generates_a_private_dev_key_and_sigterm_drains_and_flushes() -> T
     assert_eq!(store.audit_count().await?, sent);
     Ok(())
 }
+
+#[test]
+fn test_harness_and_logging_variables_are_not_mistaken_for_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fraudhub"))
+        .args(["migrate"])
+        .env("FRAUDHUB_DATA_DIR", dir.path())
+        .env_remove("FRAUDHUB_DATABASE_URL")
+        .env("FRAUDHUB_LOG", "warn")
+        .env("FRAUDHUB_LOG_FORMAT", "json")
+        .env("FRAUDHUB_TEST_SOMETHING_NEW", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A real typo is still refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_fraudhub"))
+        .args(["migrate"])
+        .env("FRAUDHUB_DATA_DIR", dir.path())
+        .env("FRAUDHUB_LISTN", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listn"));
+}
