@@ -13,14 +13,14 @@ async fn every_invalid_personal_number_form_is_a_422_naming_the_value() -> TestR
     // Each case carries the reason it must be refused for, so a case that fails for
     // another reason (say, a stray check digit) does not pass silently.
     let invalid = [
-        ("19900101-0018", "check digit"),          // wrong check digit
-        ("19901301-0013", "date of birth"),        // month 13, check digit valid
-        ("19900230-0011", "date of birth"),        // 30 February, check digit valid
-        ("19900101-0009", "serial number 000"),    // serial 000, check digit valid
-        ("19900192-0017", "date of birth"),        // coordination day 32, check digit valid
-        ("199001010017999", "10 or 12 digits"),    // too long
-        ("9001010", "10 or 12 digits"),            // too short
-        ("19900101+0017", "+ separator"),          // + with a four-digit year
+        ("19900101-0018", "check digit"),       // wrong check digit
+        ("19901301-0013", "date of birth"),     // month 13, check digit valid
+        ("19900230-0011", "date of birth"),     // 30 February, check digit valid
+        ("19900101-0009", "serial number 000"), // serial 000, check digit valid
+        ("19900192-0017", "date of birth"),     // coordination day 32, check digit valid
+        ("199001010017999", "10 or 12 digits"), // too long
+        ("9001010", "10 or 12 digits"),         // too short
+        ("19900101+0017", "+ separator"),       // + with a four-digit year
         ("900101--0017", "separator"),
         ("9001-010017", "separator"),
         ("ABCDEF-GHIJ", "only digits"),
@@ -33,7 +33,10 @@ async fn every_invalid_personal_number_form_is_a_422_naming_the_value() -> TestR
         assert_eq!(status, 422, "{value:?}: {problem}");
         assert_eq!(problem["field"], "identifiers[1].value", "{value:?}");
         let detail = problem["detail"].as_str().unwrap();
-        assert!(detail.contains(reason), "{value:?}: expected {reason:?} in {detail:?}");
+        assert!(
+            detail.contains(reason),
+            "{value:?}: expected {reason:?} in {detail:?}"
+        );
     }
     assert_eq!(
         hub.audit_count().await,
