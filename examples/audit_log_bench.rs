@@ -88,6 +88,10 @@ fn synthetic_row(i: u64, base_ms: i64) -> AuditRow {
             i >> 48,
             i & 0xffff_ffff_ffff
         ),
+        entry_version: 2,
+        actor: None,
+        subject_view: Some(blake3::hash(&token).as_bytes().to_vec()),
+        correlation_id: None,
     }
 }
 

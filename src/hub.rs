@@ -114,6 +114,11 @@ pub async fn serve(
     let store = state.store.clone();
     let log = state.audit_log.clone();
     let clock = state.clock.clone();
+    // The checkpoint endpoint only serves stored checkpoints, so there is one from the
+    // first request on.
+    if let Err(e) = log.checkpoint(clock.now()).await {
+        tracing::error!(error = %e, "start-up checkpoint failed");
+    }
     let stop = tokio_util::sync::CancellationToken::new();
     let housekeeping = tokio::spawn(housekeeping(
         log.clone(),

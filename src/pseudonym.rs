@@ -16,6 +16,7 @@ fn token_context(kind: IdentifierKind) -> String {
     format!("fraudhub 2026-11 identifier token v1 {}", kind.as_str())
 }
 const IDEMPOTENCY_CONTEXT: &str = "fraudhub 2026-11 idempotency fingerprint v1";
+const MEMBER_VIEW_CONTEXT: &str = "fraudhub 2026-11 member subject view v1";
 
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct MasterKey([u8; 32]);
@@ -78,6 +79,7 @@ pub struct Pseudonymiser {
     version: i64,
     kind_keys: Vec<(IdentifierKind, [u8; 32])>,
     idempotency_key: [u8; 32],
+    member_view_key: [u8; 32],
 }
 
 impl fmt::Debug for Pseudonymiser {
@@ -96,11 +98,22 @@ impl Pseudonymiser {
             version,
             kind_keys,
             idempotency_key: blake3::derive_key(IDEMPOTENCY_CONTEXT, &master.0),
+            member_view_key: blake3::derive_key(MEMBER_VIEW_CONTEXT, &master.0),
         }
     }
 
     pub fn version(&self) -> i64 {
         self.version
+    }
+
+    /// The value a member is shown for a subject in its audit entries: keyed per member,
+    /// so two members' entries about one person cannot be linked with each other or with
+    /// the hub-wide token (which stays out of every member-facing answer).
+    pub fn member_view(&self, member_id: i64, token: &[u8]) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_keyed(&self.member_view_key);
+        h.update(&member_id.to_be_bytes());
+        h.update(token);
+        *h.finalize().as_bytes()
     }
 
     pub fn token(&self, id: &Normalised) -> Token {

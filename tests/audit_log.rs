@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use common::*;
 use fraudhub::audit::log::AuditLog;
 use fraudhub::audit::verify::verify_log;
+use fraudhub::clock::Clock;
 use fraudhub::tlog::{
     Blake3, Checkpoint, Hash, NoteVerifier, verify_consistency, verify_inclusion,
 };
@@ -20,7 +21,22 @@ fn hash(b64: &Value) -> Hash {
     Hash::from_slice(&B64.decode(b64.as_str().unwrap()).unwrap()).unwrap()
 }
 
+/// Signs a checkpoint as the housekeeping tick or `fraudhub audit checkpoint` would.
+async fn seal(hub: &TestHub) {
+    AuditLog::new(hub.store.clone(), test_signer(), TEST_ORIGIN.into())
+        .checkpoint(hub.clock.now())
+        .await
+        .expect("checkpoint signed");
+}
+
+/// The published checkpoint after an operator-side signing.
 async fn checkpoint(hub: &TestHub) -> Checkpoint {
+    seal(hub).await;
+    published(hub).await
+}
+
+/// What an anonymous client reads at /v1/audit/checkpoint.
+async fn published(hub: &TestHub) -> Checkpoint {
     let note = hub
         .http
         .get(format!("{}/v1/audit/checkpoint", hub.base))
@@ -219,14 +235,130 @@ async fn retention_clears_personal_data_and_the_log_still_verifies() -> TestResu
     let (_, entries) = hub.get("/v1/audit/entries", &key).await;
     for e in entries.as_array().unwrap() {
         assert_eq!(e["redacted"], true);
-        assert!(
-            e["subject_token"].is_null() && e["purpose"].is_null() && e["request_id"].is_null()
-        );
+        assert!(e["subject"].is_null() && e["purpose"].is_null() && e["request_id"].is_null());
         assert!(e["leaf_hash"].is_string(), "the leaf hash stays");
     }
     let report = verify_log(&hub.store, &log.verifier(), TEST_ORIGIN).await?;
     assert!(report.ok(), "{:?}", report.findings);
     assert_eq!(report.redacted, 4);
+    Ok(())
+}
+
+#[tokio::test]
+async fn anonymous_checkpoint_reads_never_make_the_hub_sign() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    assert_eq!(published(&hub).await.size, 0, "the start-up checkpoint");
+    let before = hub.store.checkpoints().await?.len();
+    for _ in 0..5 {
+        hub.match_one(&key, PN).await;
+        let cp = published(&hub).await;
+        // Only the start-up checkpoint exists: the grown log is not signed on demand.
+        assert_eq!(cp.size, 0);
+    }
+    assert_eq!(hub.store.checkpoints().await?.len(), before);
+    // The next scheduled signing covers everything.
+    assert_eq!(checkpoint(&hub).await.size, 5);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_authenticated_proof_request_signs_a_checkpoint_covering_its_entry() -> TestResult {
+    let hub = TestHub::start().await;
+    let key = auditor(&hub, "bank-a").await;
+    for _ in 0..3 {
+        hub.match_one(&key, PN).await;
+    }
+    let (status, proof) = hub.get("/v1/audit/entries/2/inclusion", &key).await;
+    assert_eq!(status, 200, "{proof}");
+    assert_eq!(proof["tree_size"], 3);
+    let cp = published(&hub).await;
+    assert_eq!(cp.size, 3, "the proof's tree size is published");
+    Ok(())
+}
+
+#[tokio::test]
+async fn members_see_per_member_subject_values_that_link_nothing() -> TestResult {
+    let hub = TestHub::start().await;
+    let a = auditor(&hub, "bank-a").await;
+    let b = auditor(&hub, "bank-b").await;
+    hub.match_one(&a, PN).await;
+    hub.match_one(&a, PN_10).await;
+    hub.match_one(&b, PN).await;
+    let (_, ea) = hub.get("/v1/audit/entries", &a).await;
+    let (_, eb) = hub.get("/v1/audit/entries", &b).await;
+    let (a0, a1, b0) = (&ea[0]["subject"], &ea[1]["subject"], &eb[0]["subject"]);
+    assert!(a0.is_string());
+    assert_eq!(a0, a1, "one member sees one value for one person");
+    assert_ne!(a0, b0, "another member sees another value");
+    // The hub-wide token is in no member-facing answer.
+    let stored = hub.store.audit_page(None, 0, 10).await?;
+    let hub_token = hex::encode(stored[0].row.subject_token.as_deref().unwrap());
+    for body in [&ea, &eb] {
+        assert!(!body.to_string().contains(&hub_token));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_member_recomputes_its_leaf_from_the_fields_it_is_shown() -> TestResult {
+    let hub = TestHub::start().await;
+    let key = auditor(&hub, "bank-a").await;
+    hub.match_one(&key, PN).await;
+    let (_, entries) = hub.get("/v1/audit/entries", &key).await;
+    let e = &entries[0];
+    assert_eq!(e["entry_version"], 2);
+    let at = chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap())?;
+    let stored = hub.store.audit_page(None, 0, 1).await?;
+    let row = fraudhub::store::AuditRow {
+        at: at.timestamp_millis(),
+        member_id: stored[0].row.member_id,
+        key_id: e["key_id"].as_str().map(str::to_string),
+        action: e["action"].as_str().unwrap().to_string(),
+        purpose: e["purpose"].as_str().map(str::to_string),
+        // The verifier does not know the hub-wide token; version 2 does not need it.
+        subject_token: None,
+        key_version: Some(1),
+        outcome: e["outcome"].as_str().unwrap().to_string(),
+        request_id: e["request_id"].as_str().unwrap().to_string(),
+        entry_version: 2,
+        actor: None,
+        subject_view: Some(hex::decode(e["subject"].as_str().unwrap())?),
+        correlation_id: None,
+    };
+    let leaf = fraudhub::audit::entry::leaf_hash(&row, 0);
+    assert_eq!(leaf, hash(&e["leaf_hash"]));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_request_id_is_the_servers_and_a_clients_id_is_only_a_checked_correlation() -> TestResult
+{
+    let hub = TestHub::start().await;
+    let key = auditor(&hub, "bank-a").await;
+    for client_id in ["corr-abc-1", "19900101-0017"] {
+        let resp = hub
+            .http
+            .post(format!("{}/v1/matches", hub.base))
+            .bearer_auth(&key)
+            .header("x-request-id", client_id)
+            .json(&match_body(&[PN]))
+            .send()
+            .await?;
+        assert_eq!(resp.status(), 200);
+        let answered = resp.headers()["x-request-id"].to_str()?.to_string();
+        assert_ne!(answered, client_id);
+        assert_eq!(answered.len(), 36, "a server-generated UUID");
+    }
+    let (_, entries) = hub.get("/v1/audit/entries", &key).await;
+    assert_eq!(entries[0]["correlation_id"], "corr-abc-1");
+    assert!(
+        entries[1]["correlation_id"].is_null(),
+        "a personal-number-like id is dropped"
+    );
+    for e in entries.as_array().unwrap() {
+        assert_eq!(e["request_id"].as_str().unwrap().len(), 36);
+    }
     Ok(())
 }
 

@@ -55,6 +55,16 @@ async fn raw_identifiers_never_reach_the_database_or_the_logs() -> TestResult {
         {"kind": "email", "value": "fraud.victim@example.se"},
         {"kind": "iban", "value": "SE4550000000058398257466"}]});
     assert_eq!(hub.post("/v1/matches", &key, &body).await.0, 200);
+    // A client that puts a personal number in its request id: not logged, not stored.
+    let resp = hub
+        .http
+        .post(format!("{}/v1/matches", hub.base))
+        .bearer_auth(&key)
+        .header("x-request-id", PN)
+        .json(&match_body(&[PN]))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200);
     // Rejected input must not be logged either.
     let mut bad = body.clone();
     bad["identifiers"][1]["value"] = json!(199001010017u64);

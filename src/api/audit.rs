@@ -28,11 +28,17 @@ impl From<LogError> for ApiError {
     }
 }
 
-/// The latest signed checkpoint (C2SP tlog-checkpoint signed note), signing a fresh one
-/// when the log has grown. Public: it contains no personal data.
+/// The latest stored checkpoint (C2SP tlog-checkpoint signed note). Public: it contains
+/// no personal data. It never signs: an anonymous client must not be able to make the
+/// hub sign or write. New checkpoints come from the housekeeping tick, the CLI, and
+/// authenticated proof requests that need a newer tree size.
 #[utoipa::path(get, path = "/v1/audit/checkpoint", responses((status = 200, content_type = "text/plain")))]
 pub async fn checkpoint(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let cp = state.audit_log.checkpoint(state.clock.now()).await?;
+    let cp = state
+        .audit_log
+        .latest()
+        .await?
+        .ok_or(ApiError::Unavailable)?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         cp.note,
@@ -63,10 +69,20 @@ pub struct EntryView {
     pub at: String,
     pub action: String,
     pub purpose: Option<String>,
-    /// Hex of the pseudonymous subject token (absent after retention).
-    pub subject_token: Option<String>,
+    /// Leaf encoding version: 2 for current entries, 1 for entries written before it.
+    pub entry_version: i64,
+    /// `member`, or `operator:<user>` for an operator's action on this member.
+    pub actor: String,
+    /// Hex of this member's own value for the subject (version-2 entries; absent after
+    /// retention). It differs per member and from the hub-wide token, so it links
+    /// nothing across members. Version-1 entries show no subject: their leaf committed
+    /// to the hub-wide token, which is never shown; their leaf hash still proves them.
+    pub subject: Option<String>,
     pub outcome: String,
+    /// The hub's request id (the `X-Request-Id` it answered with).
     pub request_id: Option<String>,
+    /// The client's own `X-Request-Id`, when it was an acceptable correlation token.
+    pub correlation_id: Option<String>,
     pub key_id: Option<String>,
     /// Base64 of the leaf hash, as used in proofs.
     pub leaf_hash: Option<String>,
@@ -80,9 +96,16 @@ impl From<&StoredEntry> for EntryView {
             at: from_millis(e.row.at).to_rfc3339(),
             action: e.row.action.clone(),
             purpose: e.row.purpose.clone(),
-            subject_token: e.row.subject_token.as_deref().map(hex::encode),
+            entry_version: e.row.entry_version,
+            actor: e
+                .row
+                .actor
+                .clone()
+                .unwrap_or_else(|| crate::audit::entry::ACTOR_MEMBER.to_string()),
+            subject: e.row.subject_view.as_deref().map(hex::encode),
             outcome: e.row.outcome.clone(),
             request_id: (!e.redacted).then(|| e.row.request_id.clone()),
+            correlation_id: e.row.correlation_id.clone(),
             key_id: e.row.key_id.clone(),
             leaf_hash: e.leaf_hash.as_deref().map(|h| B64.encode(h)),
             redacted: e.redacted,
@@ -146,8 +169,12 @@ pub async fn inclusion(
     }
     let tree_size = match q.tree_size {
         Some(s) => s,
+        // An authenticated caller may need a checkpoint newer than its entry.
         None => {
-            u64::try_from(state.audit_log.checkpoint(state.clock.now()).await?.size).unwrap_or(0)
+            state
+                .audit_log
+                .covering(leaf_index, state.clock.now())
+                .await?
         }
     };
     let proof = state.audit_log.inclusion(leaf_index, tree_size).await?;

@@ -69,9 +69,61 @@ fn sanitize(msg: &str) -> String {
     }
 }
 
-/// The request id set by the request-id layer; every audit entry carries it.
+/// The hub's own request id (set by the request-id layer; every audit entry carries it)
+/// and the client's correlation id, if it sent an acceptable one.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId {
+    pub id: String,
+    pub correlation: Option<String>,
+}
+
+/// A client's `X-Request-Id`, kept only when it is a plausible correlation token.
+#[derive(Debug, Clone)]
+struct Correlation(String);
+
+const CORRELATION_MAX: usize = 64;
+
+/// Moves a client's `X-Request-Id` out of the way of the server's own id. It is kept as
+/// a correlation id only if short, of a token charset, and free of long digit runs: a
+/// client once put a personal number there, and digits are what identifiers are made of.
+pub async fn take_client_request_id(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(v) = req.headers_mut().remove("x-request-id")
+        && let Ok(text) = v.to_str()
+        && acceptable_correlation(text)
+    {
+        let text = text.to_string();
+        req.extensions_mut().insert(Correlation(text));
+    }
+    next.run(req).await
+}
+
+fn acceptable_correlation(text: &str) -> bool {
+    if text.is_empty() || text.len() > CORRELATION_MAX {
+        return false;
+    }
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    {
+        return false;
+    }
+    // Separators do not break a run: 19900101-0017 is twelve digits.
+    let mut run = 0;
+    for b in text.bytes() {
+        match b {
+            b'0'..=b'9' => run += 1,
+            b'-' | b'.' | b':' | b'_' => {}
+            _ => run = 0,
+        }
+        if run >= 10 {
+            return false;
+        }
+    }
+    true
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = ApiError;
@@ -82,7 +134,10 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
-        Ok(RequestId(id.chars().take(64).collect()))
+        Ok(RequestId {
+            id: id.chars().take(64).collect(),
+            correlation: parts.extensions.get::<Correlation>().map(|c| c.0.clone()),
+        })
     }
 }
 
@@ -149,5 +204,23 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .await
             .map(|p| ApiPath(p.0))
             .map_err(|_| ApiError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::acceptable_correlation;
+
+    #[test]
+    fn correlation_ids_with_identifier_like_digit_runs_are_dropped() {
+        assert!(acceptable_correlation("req-7f3a-01"));
+        assert!(acceptable_correlation(
+            "3f2b9c1e-7d4a-4e8b-9a6c-0b5d2e8f1a7c"
+        ));
+        assert!(!acceptable_correlation("19900101-0017"));
+        assert!(!acceptable_correlation("call-46701234567"));
+        assert!(!acceptable_correlation("has space"));
+        assert!(!acceptable_correlation(&"a".repeat(65)));
+        assert!(!acceptable_correlation(""));
     }
 }

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::extract::{ApiPath, RequestId, parse_json};
 use super::problem::{ApiError, ProblemBody};
-use super::{AppState, IdentifierInput, audit_row};
+use super::{AppState, IdentifierInput};
 use crate::clock::{from_millis, to_millis};
 use crate::flags::{FlagKind, check_member_flag};
 use crate::identifiers::IdentifierKind;
@@ -70,7 +70,7 @@ const IDEMPOTENCY_KEY_MAX: usize = 128;
 pub async fn place(
     State(state): State<AppState>,
     caller: Caller,
-    RequestId(request_id): RequestId,
+    request_id: RequestId,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<FlagView>), ApiError> {
@@ -121,28 +121,13 @@ pub async fn place(
     let idem = idempotency_key
         .as_deref()
         .map(|k| (k, fingerprint.as_slice()));
-    let created = audit_row(
-        &caller,
-        now,
-        "flag.place",
-        None,
-        Some(token),
-        "created",
-        &request_id,
-    );
+    let audit = state.audit_context(&caller, now, &request_id);
+    let created = audit.row("flag.place", None, Some(token), "created");
     // A new flag commits together with its audit entry; a replay is audited on its own.
     let flag_id = match state.store.insert_flag(&new, idem, &created).await {
         Ok(IdempotentOutcome::Created) => id,
         Ok(IdempotentOutcome::Replayed { flag_id }) => {
-            let entry = audit_row(
-                &caller,
-                now,
-                "flag.place",
-                None,
-                Some(token),
-                "replayed",
-                &request_id,
-            );
+            let entry = audit.row("flag.place", None, Some(token), "replayed");
             state.audit.record(vec![entry]).await?;
             flag_id
         }
@@ -162,14 +147,16 @@ pub async fn place(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    RequestId(request_id): RequestId,
+    request_id: RequestId,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<FlagView>, ApiError> {
     caller.require(Scope::FlagsWrite)?;
     let now = state.clock.now();
     let row = state.store.member_flag(caller.member.id, &id).await?;
     let token = row_token(&row);
-    let entry = audit_row(&caller, now, "flag.read", None, token, "ok", &request_id);
+    let entry = state
+        .audit_context(&caller, now, &request_id)
+        .row("flag.read", None, token, "ok");
     state.audit.record(vec![entry]).await?;
     Ok(Json(FlagView::from_row(&row, to_millis(now))))
 }
@@ -180,36 +167,19 @@ pub async fn get(
 pub async fn lift(
     State(state): State<AppState>,
     caller: Caller,
-    RequestId(request_id): RequestId,
+    request_id: RequestId,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<FlagView>, ApiError> {
     caller.require(Scope::FlagsWrite)?;
     let now = state.clock.now();
-    let entry = |flag: &FlagRow| {
-        audit_row(
-            &caller,
-            now,
-            "flag.lift",
-            None,
-            row_token(flag),
-            "lifted",
-            &request_id,
-        )
-    };
+    let audit = state.audit_context(&caller, now, &request_id);
+    let entry = |flag: &FlagRow| audit.row("flag.lift", None, row_token(flag), "lifted");
     let (row, lifted) = state
         .store
         .lift_flag(caller.member.id, &id, to_millis(now), entry)
         .await?;
     if !lifted {
-        let again = audit_row(
-            &caller,
-            now,
-            "flag.lift",
-            None,
-            row_token(&row),
-            "already_lifted",
-            &request_id,
-        );
+        let again = audit.row("flag.lift", None, row_token(&row), "already_lifted");
         state.audit.record(vec![again]).await?;
     }
     Ok(Json(FlagView::from_row(&row, to_millis(now))))

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::extract::{RequestId, parse_json};
 use super::problem::{ApiError, ProblemBody};
-use super::{AppState, IdentifierInput, audit_row};
+use super::{AppState, IdentifierInput};
 use crate::clock::from_millis;
 use crate::identifiers::IdentifierKind;
 use crate::matching::{Purpose, find_flags};
@@ -50,7 +50,7 @@ pub struct MatchedFlag {
 pub async fn run(
     State(state): State<AppState>,
     caller: Caller,
-    RequestId(request_id): RequestId,
+    request_id: RequestId,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<MatchResponse>, ApiError> {
@@ -71,6 +71,7 @@ pub async fn run(
         .map(|(i, id)| id.normalise(&format!("identifiers[{i}]"), now))
         .collect::<Result<Vec<_>, _>>()?;
     let purpose = Some(req.purpose.as_str());
+    let audit = state.audit_context(&caller, now, &request_id);
     // The answer leaves only after its audit entries are durable; the lookups run inside
     // the same group commit.
     let hits = find_flags(
@@ -78,17 +79,7 @@ pub async fn run(
         &state.pseudonymiser,
         &normalised,
         now,
-        |token| {
-            audit_row(
-                &caller,
-                now,
-                "match",
-                purpose,
-                Some(token),
-                "pending",
-                &request_id,
-            )
-        },
+        |token| audit.row("match", purpose, Some(token), "pending"),
     )
     .await?;
     let results = hits

@@ -37,6 +37,7 @@ use crate::identifiers::{IdentifierKind, Normalised, normalise};
 use crate::members::{AuthCache, Caller};
 use crate::pseudonym::{Pseudonymiser, Token};
 use crate::store::{AuditRow, Store};
+use extract::RequestId;
 
 /// Tunables the handlers need, copied out of the validated configuration.
 #[derive(Debug, Clone)]
@@ -87,25 +88,55 @@ impl IdentifierInput {
     }
 }
 
-pub(crate) fn audit_row(
-    caller: &Caller,
-    now: DateTime<Utc>,
-    action: &str,
-    purpose: Option<&str>,
-    subject: Option<Token>,
-    outcome: &str,
-    request_id: &str,
-) -> AuditRow {
-    AuditRow {
-        at: to_millis(now),
-        member_id: Some(caller.member.id),
-        key_id: Some(caller.key_id.clone()),
-        action: action.to_string(),
-        purpose: purpose.map(str::to_string),
-        subject_token: subject.map(|t| t.bytes.to_vec()),
-        key_version: subject.map(|t| t.version),
-        outcome: outcome.to_string(),
-        request_id: request_id.to_string(),
+/// What every audit entry written for one request shares.
+pub(crate) struct AuditContext<'a> {
+    caller: &'a Caller,
+    at: i64,
+    request: &'a RequestId,
+    pseudonymiser: &'a Pseudonymiser,
+}
+
+impl AppState {
+    pub(crate) fn audit_context<'a>(
+        &'a self,
+        caller: &'a Caller,
+        now: DateTime<Utc>,
+        request: &'a RequestId,
+    ) -> AuditContext<'a> {
+        AuditContext {
+            caller,
+            at: to_millis(now),
+            request,
+            pseudonymiser: &self.pseudonymiser,
+        }
+    }
+}
+
+impl AuditContext<'_> {
+    pub(crate) fn row(
+        &self,
+        action: &str,
+        purpose: Option<&str>,
+        subject: Option<Token>,
+        outcome: &str,
+    ) -> AuditRow {
+        let member_id = self.caller.member.id;
+        AuditRow {
+            at: self.at,
+            member_id: Some(member_id),
+            key_id: Some(self.caller.key_id.clone()),
+            action: action.to_string(),
+            purpose: purpose.map(str::to_string),
+            subject_token: subject.map(|t| t.bytes.to_vec()),
+            key_version: subject.map(|t| t.version),
+            outcome: outcome.to_string(),
+            request_id: self.request.id.clone(),
+            entry_version: i64::from(crate::audit::entry::ENCODING_VERSION),
+            actor: None,
+            subject_view: subject
+                .map(|t| self.pseudonymiser.member_view(member_id, &t.bytes).to_vec()),
+            correlation_id: self.request.correlation.clone(),
+        }
     }
 }
 
@@ -161,6 +192,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        // Outermost: a client's X-Request-Id never becomes the request id (it was logged
+        // in full and hashed into leaves); it survives only as a checked correlation id.
+        .layer(middleware::from_fn(extract::take_client_request_id))
         .with_state(state)
 }
 

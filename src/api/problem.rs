@@ -43,6 +43,14 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     #[error("rate limit exceeded")]
     RateLimited { retry_after_secs: u64 },
+    #[error(
+        "the member's budget of distinct subjects for today is used up; it resets at 00:00 UTC"
+    )]
+    SubjectBudgetExhausted { retry_after_secs: u64 },
+    #[error(
+        "refused: the recent lookups look like a sweep of personal numbers; the hub operator has been told"
+    )]
+    SweepSuspected { retry_after_secs: u64 },
     #[error("request timed out")]
     Timeout,
     #[error("service unavailable")]
@@ -93,6 +101,16 @@ impl ApiError {
                 "rate-limited",
                 "Too many requests",
             ),
+            SubjectBudgetExhausted { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "subject-budget-exhausted",
+                "Daily subject budget exhausted",
+            ),
+            SweepSuspected { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "enumeration-suspected",
+                "Enumeration suspected",
+            ),
             Timeout => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",
@@ -139,7 +157,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let ApiError::RateLimited { retry_after_secs } = self {
+        if let ApiError::RateLimited { retry_after_secs }
+        | ApiError::SubjectBudgetExhausted { retry_after_secs }
+        | ApiError::SweepSuspected { retry_after_secs } = self
+        {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         if status == StatusCode::UNAUTHORIZED {

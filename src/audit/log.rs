@@ -46,6 +46,24 @@ impl AuditLog {
         self.signer.verifier()
     }
 
+    /// The newest stored checkpoint; never signs.
+    pub async fn latest(&self) -> Result<Option<CheckpointRow>, LogError> {
+        Ok(self.store.latest_checkpoint().await?)
+    }
+
+    /// The size of the newest checkpoint that covers `leaf_index`, signing a new one only
+    /// when none does yet (for authenticated proof requests).
+    pub async fn covering(&self, leaf_index: u64, now: DateTime<Utc>) -> Result<u64, LogError> {
+        if let Some(latest) = self.latest().await?
+            && let Ok(size) = u64::try_from(latest.size)
+            && size > leaf_index
+        {
+            return Ok(size);
+        }
+        let signed = self.checkpoint(now).await?;
+        Ok(u64::try_from(signed.size).unwrap_or(0))
+    }
+
     /// The newest checkpoint, signing a new one first if the tree has grown since.
     pub async fn checkpoint(&self, now: DateTime<Utc>) -> Result<CheckpointRow, LogError> {
         let size = self.store.tree_size().await?;

@@ -17,7 +17,16 @@ pub struct AuditRow {
     pub subject_token: Option<Vec<u8>>,
     pub key_version: Option<i64>,
     pub outcome: String,
+    /// The hub's own request id (never a client's).
     pub request_id: String,
+    /// Leaf encoding version (`audit::entry`); 1 for entries written before version 2.
+    pub entry_version: i64,
+    /// `None` means a member acted; operator actions carry `operator:<user>`.
+    pub actor: Option<String>,
+    /// The per-member subject value shown to the member and committed in the leaf.
+    pub subject_view: Option<Vec<u8>>,
+    /// A client's X-Request-Id, checked and capped; stored for correlation, not hashed.
+    pub correlation_id: Option<String>,
 }
 
 /// An entry as stored, with its position, leaf hash (if any) and retention state.
@@ -29,11 +38,12 @@ pub struct StoredEntry {
     pub leaf_hash: Option<Vec<u8>>,
 }
 
-const COLUMNS: usize = 10;
+const COLUMNS: usize = 14;
 /// Keeps each multi-row INSERT well under SQLite's and PostgreSQL's bind limits.
 const ROWS_PER_STATEMENT: usize = 500;
 const ENTRY_COLUMNS: &str = "a.leaf_index, a.at, a.member_id, a.key_id, a.action, a.purpose, \
-     a.subject_token, a.key_version, a.outcome, a.request_id, a.redacted, n.hash AS leaf_hash";
+     a.subject_token, a.key_version, a.outcome, a.request_id, a.redacted, a.entry_version, \
+     a.actor, a.subject_view, a.correlation_id, n.hash AS leaf_hash";
 const ENTRY_FROM: &str =
     "audit_log a LEFT JOIN tlog_nodes n ON n.level = 0 AND n.idx = a.leaf_index";
 
@@ -54,6 +64,10 @@ fn entry_from(r: &sqlx::any::AnyRow) -> Result<StoredEntry, sqlx::Error> {
             key_version: r.try_get("key_version")?,
             outcome: r.try_get("outcome")?,
             request_id: request_id.unwrap_or_default(),
+            entry_version: r.try_get("entry_version")?,
+            actor: r.try_get("actor")?,
+            subject_view: r.try_get("subject_view")?,
+            correlation_id: r.try_get("correlation_id")?,
         },
     })
 }
@@ -146,7 +160,8 @@ impl Store {
     pub async fn redact_audit_before(&self, cutoff: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE audit_log SET subject_token = NULL, key_version = NULL, purpose = NULL, \
-             key_id = NULL, request_id = NULL, redacted = 1 WHERE at < $1 AND redacted = 0",
+             key_id = NULL, request_id = NULL, subject_view = NULL, correlation_id = NULL, \
+             redacted = 1 WHERE at < $1 AND redacted = 0",
         )
         .bind(cutoff)
         .execute(self.pool())
@@ -185,7 +200,8 @@ pub(super) async fn append_in(
             .join(", ");
         let sql = format!(
             "INSERT INTO audit_log (leaf_index, at, member_id, key_id, action, purpose, subject_token, \
-             key_version, outcome, request_id) VALUES {values}"
+             key_version, outcome, request_id, entry_version, actor, subject_view, correlation_id) \
+             VALUES {values}"
         );
         let mut q = sqlx::query(&sql);
         for (i, r) in chunk.iter().enumerate() {
@@ -200,7 +216,11 @@ pub(super) async fn append_in(
                 .bind(r.subject_token.as_deref())
                 .bind(r.key_version)
                 .bind(r.outcome.as_str())
-                .bind(r.request_id.as_str());
+                .bind(r.request_id.as_str())
+                .bind(r.entry_version)
+                .bind(r.actor.as_deref())
+                .bind(r.subject_view.as_deref())
+                .bind(r.correlation_id.as_deref());
         }
         q.execute(&mut **tx).await?;
     }
