@@ -109,13 +109,19 @@ enum MemberCommand {
     Reinstate {
         id: i64,
     },
-    /// Change a member's rate limit.
+    /// Change a member's rate limit and/or its daily budget of distinct personal numbers.
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)
+        .args(["rate", "daily_subjects"])))]
     Quota {
         id: i64,
+        /// Identifiers per second (a match is charged one unit per identifier).
+        #[arg(long, requires = "burst")]
+        rate: Option<u32>,
+        #[arg(long, requires = "rate")]
+        burst: Option<u32>,
+        /// Distinct personal numbers per UTC day; 0 returns to the configured default.
         #[arg(long)]
-        rate: u32,
-        #[arg(long)]
-        burst: u32,
+        daily_subjects: Option<u64>,
     },
 }
 
@@ -310,13 +316,29 @@ async fn member(
         }
         MemberCommand::List => {
             println!(
-                "{:>4}  {:<24} {:<10} {:>8} {:>6}  display name",
-                "id", "name", "status", "rate/s", "burst"
+                "{:>4}  {:<24} {:<10} {:>8} {:>6} {:>10} {:>7}  {:<20}  display name",
+                "id", "name", "status", "rate/s", "burst", "subj/day", "sweeps", "last sweep"
             );
             for m in store.list_members().await? {
+                let budget = m.daily_subject_budget.map_or_else(
+                    || format!("{}*", config.default_daily_subject_budget),
+                    |n| n.to_string(),
+                );
+                let last = m.last_sweep_at.map_or_else(
+                    || "-".to_string(),
+                    |t| from_millis(t).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                );
                 println!(
-                    "{:>4}  {:<24} {:<10} {:>8} {:>6}  {}",
-                    m.id, m.name, m.status, m.rate_per_second, m.burst, m.display_name
+                    "{:>4}  {:<24} {:<10} {:>8} {:>6} {:>10} {:>7}  {:<20}  {}",
+                    m.id,
+                    m.name,
+                    m.status,
+                    m.rate_per_second,
+                    m.burst,
+                    budget,
+                    m.sweep_events,
+                    last,
+                    m.display_name
                 );
             }
         }
@@ -334,15 +356,39 @@ async fn member(
                 .with_context(|| format!("member {id}"))?;
             println!("member {id} reinstated");
         }
-        MemberCommand::Quota { id, rate, burst } => {
-            if rate == 0 || burst == 0 {
-                bail!("--rate and --burst must be positive");
+        MemberCommand::Quota {
+            id,
+            rate,
+            burst,
+            daily_subjects,
+        } => {
+            if let (Some(rate), Some(burst)) = (rate, burst) {
+                if rate == 0 || burst == 0 {
+                    bail!("--rate and --burst must be positive");
+                }
+                store
+                    .set_member_quota(id, rate.into(), burst.into())
+                    .await
+                    .with_context(|| format!("member {id}"))?;
+                println!("member {id}: {rate} identifiers/s, burst {burst}");
             }
-            store
-                .set_member_quota(id, rate.into(), burst.into())
-                .await
-                .with_context(|| format!("member {id}"))?;
-            println!("member {id}: {rate} req/s, burst {burst}");
+            if let Some(per_day) = daily_subjects {
+                let stored = match per_day {
+                    0 => None,
+                    n => Some(i64::try_from(n).context("--daily-subjects is too large")?),
+                };
+                store
+                    .set_member_subject_budget(id, stored)
+                    .await
+                    .with_context(|| format!("member {id}"))?;
+                match stored {
+                    Some(n) => println!("member {id}: {n} distinct personal numbers per day"),
+                    None => println!(
+                        "member {id}: the default of {} distinct personal numbers per day",
+                        config.default_daily_subject_budget
+                    ),
+                }
+            }
         }
     }
     Ok(())

@@ -67,6 +67,17 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// BankID: the built-in simulator (default) or an external BankID environment.
     pub bankid: BankIdSettings,
+    /// Distinct personal numbers a member may look up per UTC day, unless set per member
+    /// with `fraudhub member quota --daily-subjects`.
+    pub default_daily_subject_budget: u64,
+    /// Sweep detection window.
+    pub sweep_window_secs: u64,
+    /// More distinct personal numbers than this sharing one birth date within the window
+    /// is treated as a sweep.
+    pub sweep_same_birth_date_max: u32,
+    /// More distinct personal numbers than this sharing one serial within the window is
+    /// treated as a sweep.
+    pub sweep_same_serial_max: u32,
 }
 
 impl Default for Config {
@@ -93,6 +104,10 @@ impl Default for Config {
             checkpoint_interval_secs: 60,
             audit_retention_days: 365,
             bankid: BankIdSettings::default(),
+            default_daily_subject_budget: 100_000,
+            sweep_window_secs: 600,
+            sweep_same_birth_date_max: 50,
+            sweep_same_serial_max: 200,
         }
     }
 }
@@ -180,6 +195,18 @@ impl Config {
                 "checkpoint_interval_secs",
                 "interval and retention must be > 0",
             );
+        }
+        if self.default_daily_subject_budget == 0 {
+            return invalid("default_daily_subject_budget", "must be > 0");
+        }
+        if self.sweep_window_secs == 0 {
+            return invalid("sweep_window_secs", "must be > 0");
+        }
+        if self.sweep_same_birth_date_max == 0 {
+            return invalid("sweep_same_birth_date_max", "must be > 0");
+        }
+        if self.sweep_same_serial_max == 0 {
+            return invalid("sweep_same_serial_max", "must be > 0");
         }
         if let Err(e) = self.bankid.validate(self.production) {
             return Err(ConfigError::Invalid {

@@ -13,6 +13,7 @@ use crate::audit::AuditSink;
 use crate::audit::log::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::enumeration::{EnumerationGuard, EnumerationSettings};
 use crate::members::AuthCache;
 use crate::pseudonym::{KeyError, MasterKey, Pseudonymiser};
 use crate::store::{Store, StoreError};
@@ -71,6 +72,14 @@ impl Hub {
             pseudonymiser: Arc::new(Pseudonymiser::new(master, config.master_key_version)),
             clock,
             limits: Arc::new(RateLimits::default()),
+            enumeration: Arc::new(EnumerationGuard::new(EnumerationSettings {
+                default_daily_subjects: config.default_daily_subject_budget,
+                window: chrono::Duration::seconds(
+                    i64::try_from(config.sweep_window_secs).unwrap_or(i64::MAX / 1000),
+                ),
+                same_birth_date_max: config.sweep_same_birth_date_max,
+                same_serial_max: config.sweep_same_serial_max,
+            })),
             auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config.auth_cache_ms))),
             settings: Arc::new(Settings {
                 max_match_identifiers: config.max_match_identifiers,

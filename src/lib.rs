@@ -10,6 +10,7 @@ pub mod bankid;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod enumeration;
 pub mod flags;
 pub mod hub;
 pub mod identifiers;

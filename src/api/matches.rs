@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 use super::extract::{RequestId, parse_json};
 use super::problem::{ApiError, ProblemBody};
 use super::{AppState, IdentifierInput};
-use crate::clock::from_millis;
+use crate::clock::{from_millis, to_millis};
+use crate::enumeration::Refusal;
 use crate::identifiers::IdentifierKind;
 use crate::matching::{Purpose, find_flags};
 use crate::members::{Caller, Scope};
@@ -63,6 +64,10 @@ pub async fn run(
             format!("send between 1 and {max} identifiers"),
         ));
     }
+    // Charged per identifier: a request of 100 must cost what 100 requests of one do.
+    state
+        .limits
+        .charge_more(&caller.member, req.identifiers.len() - 1)?;
     let now = state.clock.now();
     let normalised = req
         .identifiers
@@ -70,6 +75,15 @@ pub async fn run(
         .enumerate()
         .map(|(i, id)| id.normalise(&format!("identifiers[{i}]"), now))
         .collect::<Result<Vec<_>, _>>()?;
+    state
+        .enumeration
+        .admit(
+            caller.member.id,
+            caller.member.daily_subject_budget,
+            &normalised,
+            now,
+        )
+        .map_err(|refusal| refused(&state, &caller, refusal, now))?;
     let purpose = Some(req.purpose.as_str());
     let audit = state.audit_context(&caller, now, &request_id);
     // The answer leaves only after its audit entries are durable; the lookups run inside
@@ -100,4 +114,45 @@ pub async fn run(
         })
         .collect();
     Ok(Json(MatchResponse { results }))
+}
+
+/// Shapes an enumeration refusal; the request that trips the sweep detector is logged
+/// and recorded on the member, where `fraudhub member list` shows it.
+fn refused(
+    state: &AppState,
+    caller: &Caller,
+    refusal: Refusal,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiError {
+    match refusal {
+        Refusal::BudgetExhausted { retry_after_secs } => {
+            tracing::warn!(
+                member = caller.member.id,
+                key_id = %caller.key_id,
+                "refused: daily budget of distinct subjects used up"
+            );
+            ApiError::SubjectBudgetExhausted { retry_after_secs }
+        }
+        Refusal::Sweep {
+            retry_after_secs,
+            first,
+        } => {
+            if first {
+                tracing::warn!(
+                    member = caller.member.id,
+                    key_id = %caller.key_id,
+                    "personal-number sweep suspected: member refused for one window"
+                );
+                let store = state.store.clone();
+                let member = caller.member.id;
+                // Recorded off the request path: the refusal must not wait on it.
+                tokio::spawn(async move {
+                    if let Err(e) = store.record_sweep(member, to_millis(now)).await {
+                        tracing::error!(error = %e, member, "recording a sweep failed");
+                    }
+                });
+            }
+            ApiError::SweepSuspected { retry_after_secs }
+        }
+    }
 }

@@ -55,6 +55,7 @@ pub struct AppState {
     pub pseudonymiser: Arc<Pseudonymiser>,
     pub clock: Arc<dyn Clock>,
     pub limits: Arc<RateLimits>,
+    pub enumeration: Arc<crate::enumeration::EnumerationGuard>,
     pub auth_cache: Arc<AuthCache>,
     pub settings: Arc<Settings>,
     /// BankID (client, and the simulator's device surface in simulator mode);

@@ -31,13 +31,33 @@ impl std::fmt::Debug for RateLimits {
 impl RateLimits {
     pub fn check(&self, member: &MemberRow) -> Result<(), ApiError> {
         let limiter = self.limiter(member);
-        limiter.check().map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::RateLimited {
-                // Retry-After is whole seconds; round up so clients never retry early.
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
-        })
+        limiter.check().map_err(|not_until| retry_later(&not_until))
+    }
+
+    /// Charges a request's further units: a match costs one unit per identifier, and the
+    /// request itself already paid one when the caller was authenticated.
+    pub fn charge_more(&self, member: &MemberRow, extra: usize) -> Result<(), ApiError> {
+        let too_many = || {
+            ApiError::invalid(
+                "identifiers",
+                format!(
+                    "one request may carry at most the member's burst ({}) of identifiers",
+                    member.burst
+                ),
+            )
+        };
+        // Such a request could never be admitted; waiting would not help.
+        if i64::try_from(extra).map_or(true, |e| e >= member.burst) {
+            return Err(too_many());
+        }
+        let Some(n) = u32::try_from(extra).ok().and_then(NonZeroU32::new) else {
+            return Ok(());
+        };
+        match self.limiter(member).check_n(n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(retry_later(&not_until)),
+            Err(_) => Err(too_many()),
+        }
     }
 
     fn limiter(&self, member: &MemberRow) -> Arc<DefaultDirectRateLimiter> {
@@ -60,6 +80,14 @@ impl RateLimits {
             (member.rate_per_second, member.burst, Arc::clone(&limiter)),
         );
         limiter
+    }
+}
+
+fn retry_later(not_until: &governor::NotUntil<<DefaultClock as Clock>::Instant>) -> ApiError {
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    ApiError::RateLimited {
+        // Retry-After is whole seconds; round up so clients never retry early.
+        retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
     }
 }
 

@@ -13,6 +13,11 @@ pub struct MemberRow {
     pub rate_per_second: i64,
     pub burst: i64,
     pub created_at: i64,
+    /// Distinct personal numbers per UTC day; `None` means the configured default.
+    pub daily_subject_budget: Option<i64>,
+    /// How often the sweep detector has tripped, and when it last did.
+    pub sweep_events: i64,
+    pub last_sweep_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -34,7 +39,8 @@ pub struct AuthRow {
     pub member: MemberRow,
 }
 
-const MEMBER_COLUMNS: &str = "id, name, display_name, status, rate_per_second, burst, created_at";
+const MEMBER_COLUMNS: &str = "id, name, display_name, status, rate_per_second, burst, created_at, \
+     daily_subject_budget, sweep_events, last_sweep_at";
 
 /// An update that touched no row means the thing did not exist.
 fn found(rows_affected: u64) -> Result<(), StoreError> {
@@ -53,6 +59,9 @@ fn member_from(row: &sqlx::any::AnyRow) -> Result<MemberRow, sqlx::Error> {
         rate_per_second: row.try_get("rate_per_second")?,
         burst: row.try_get("burst")?,
         created_at: row.try_get("created_at")?,
+        daily_subject_budget: row.try_get("daily_subject_budget")?,
+        sweep_events: row.try_get("sweep_events")?,
+        last_sweep_at: row.try_get("last_sweep_at")?,
     })
 }
 
@@ -122,6 +131,30 @@ impl Store {
         found(done.rows_affected())
     }
 
+    pub async fn set_member_subject_budget(
+        &self,
+        id: i64,
+        per_day: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE members SET daily_subject_budget = $1 WHERE id = $2")
+            .bind(per_day)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        found(done.rows_affected())
+    }
+
+    pub async fn record_sweep(&self, id: i64, at: i64) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE members SET sweep_events = sweep_events + 1, last_sweep_at = $1 WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        found(done.rows_affected())
+    }
+
     pub async fn insert_api_key(
         &self,
         id: &str,
@@ -181,7 +214,8 @@ impl Store {
     pub async fn auth_lookup(&self, key_id: &str) -> Result<Option<AuthRow>, StoreError> {
         let row = sqlx::query(
             "SELECT k.id AS key_id, k.secret_hash, k.scopes, k.revoked_at, \
-                    m.id, m.name, m.display_name, m.status, m.rate_per_second, m.burst, m.created_at \
+                    m.id, m.name, m.display_name, m.status, m.rate_per_second, m.burst, m.created_at, \
+                    m.daily_subject_budget, m.sweep_events, m.last_sweep_at \
              FROM api_keys k JOIN members m ON m.id = k.member_id WHERE k.id = $1",
         )
         .bind(key_id)
