@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::audit::log::AuditLog;
+use crate::audit::operator;
 use crate::audit::verify::verify_log;
 use crate::clock::{Clock, SystemClock, from_millis, to_millis};
 use crate::config::{Config, Overrides};
@@ -309,6 +310,7 @@ async fn member(
                     to_millis(now),
                 )
                 .await?;
+            record(store, "operator.member.add", m.id, None, now).await?;
             println!(
                 "member {} added: {} ({}), {} req/s, burst {}",
                 m.id, m.name, m.display_name, m.rate_per_second, m.burst
@@ -347,6 +349,7 @@ async fn member(
                 .set_member_status(id, "suspended")
                 .await
                 .with_context(|| format!("member {id}"))?;
+            record(store, "operator.member.suspend", id, None, now).await?;
             println!("member {id} suspended: its keys now get 403");
         }
         MemberCommand::Reinstate { id } => {
@@ -354,6 +357,7 @@ async fn member(
                 .set_member_status(id, "active")
                 .await
                 .with_context(|| format!("member {id}"))?;
+            record(store, "operator.member.reinstate", id, None, now).await?;
             println!("member {id} reinstated");
         }
         MemberCommand::Quota {
@@ -370,6 +374,7 @@ async fn member(
                     .set_member_quota(id, rate.into(), burst.into())
                     .await
                     .with_context(|| format!("member {id}"))?;
+                record(store, "operator.member.quota", id, None, now).await?;
                 println!("member {id}: {rate} identifiers/s, burst {burst}");
             }
             if let Some(per_day) = daily_subjects {
@@ -381,6 +386,7 @@ async fn member(
                     .set_member_subject_budget(id, stored)
                     .await
                     .with_context(|| format!("member {id}"))?;
+                record(store, "operator.member.subject_budget", id, None, now).await?;
                 match stored {
                     Some(n) => println!("member {id}: {n} distinct personal numbers per day"),
                     None => println!(
@@ -391,6 +397,26 @@ async fn member(
             }
         }
     }
+    Ok(())
+}
+
+/// Logs an operator action and writes it into the audit log. The change is already
+/// committed; if the entry cannot be written the command fails loudly so the operator
+/// knows the log is missing it.
+async fn record(
+    store: &Store,
+    action: &str,
+    member_id: i64,
+    key_id: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let operator = operator::operator_name();
+    tracing::info!(%operator, action, member = member_id, key_id, "operator action");
+    let entry = operator::entry(&operator, action, member_id, key_id, to_millis(now));
+    store
+        .append_audit(&[entry])
+        .await
+        .context("the change was made but its audit entry could not be written")?;
     Ok(())
 }
 
@@ -405,6 +431,14 @@ async fn key(
             let issued = issue_key(store, member, &scopes, to_millis(now))
                 .await
                 .with_context(|| format!("member {member}"))?;
+            record(
+                store,
+                "operator.key.issue",
+                member,
+                Some(&issued.key_id),
+                now,
+            )
+            .await?;
             eprintln!(
                 "key {} issued; it is shown once and cannot be recovered:",
                 issued.key_id
@@ -431,10 +465,17 @@ async fn key(
             }
         }
         KeyCommand::Revoke { key_id } => {
+            let member = store
+                .auth_lookup(&key_id)
+                .await?
+                .with_context(|| format!("key {key_id}: not found"))?
+                .member
+                .id;
             store
                 .revoke_api_key(&key_id, to_millis(now))
                 .await
                 .with_context(|| format!("key {key_id}"))?;
+            record(store, "operator.key.revoke", member, Some(&key_id), now).await?;
             println!("key {key_id} revoked");
         }
     }

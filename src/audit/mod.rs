@@ -10,6 +10,7 @@
 
 pub mod entry;
 pub mod log;
+pub mod operator;
 pub mod verify;
 
 use tokio::sync::{mpsc, oneshot};
