@@ -78,6 +78,17 @@ pub struct Config {
     /// More distinct personal numbers than this sharing one serial within the window is
     /// treated as a sweep.
     pub sweep_same_serial_max: u32,
+    /// Requests per second per client address, on every route, before authentication.
+    pub ip_rate_per_second: u32,
+    pub ip_burst: u32,
+    /// Failed authentications per client address: the bucket refills at this rate…
+    pub auth_failures_per_minute: u32,
+    /// …and holds this many; an empty bucket blocks the address from authenticating.
+    pub auth_failure_burst: u32,
+    /// Proxies whose `X-Forwarded-For` is believed. Empty: the peer address is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long an unknown key id is remembered as unknown (no database lookup); 0 off.
+    pub unknown_key_cache_ms: u64,
 }
 
 impl Default for Config {
@@ -108,6 +119,12 @@ impl Default for Config {
             sweep_window_secs: 600,
             sweep_same_birth_date_max: 50,
             sweep_same_serial_max: 200,
+            ip_rate_per_second: 1_000,
+            ip_burst: 2_000,
+            auth_failures_per_minute: 30,
+            auth_failure_burst: 20,
+            trusted_proxies: Vec::new(),
+            unknown_key_cache_ms: 60_000,
         }
     }
 }
@@ -207,6 +224,18 @@ impl Config {
         }
         if self.sweep_same_serial_max == 0 {
             return invalid("sweep_same_serial_max", "must be > 0");
+        }
+        if self.ip_rate_per_second == 0 {
+            return invalid("ip_rate_per_second", "must be > 0");
+        }
+        if self.ip_burst == 0 {
+            return invalid("ip_burst", "must be > 0");
+        }
+        if self.auth_failures_per_minute == 0 {
+            return invalid("auth_failures_per_minute", "must be > 0");
+        }
+        if self.auth_failure_burst == 0 {
+            return invalid("auth_failure_burst", "must be > 0");
         }
         if let Err(e) = self.bankid.validate(self.production) {
             return Err(ConfigError::Invalid {

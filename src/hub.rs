@@ -80,11 +80,21 @@ impl Hub {
                 same_birth_date_max: config.sweep_same_birth_date_max,
                 same_serial_max: config.sweep_same_serial_max,
             })),
-            auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config.auth_cache_ms))),
+            auth_cache: Arc::new(AuthCache::new(
+                Duration::from_millis(config.auth_cache_ms),
+                Duration::from_millis(config.unknown_key_cache_ms),
+            )),
+            auth_failures: Arc::new(crate::api::AuthFailures::new(
+                config.auth_failures_per_minute,
+                config.auth_failure_burst,
+            )),
             settings: Arc::new(Settings {
                 max_match_identifiers: config.max_match_identifiers,
                 request_timeout: Duration::from_millis(config.request_timeout_ms),
                 body_limit_bytes: config.body_limit_bytes,
+                trusted_proxies: config.trusted_proxies.clone(),
+                ip_rate_per_second: config.ip_rate_per_second,
+                ip_burst: config.ip_burst,
             }),
             bankid: None,
         };

@@ -6,7 +6,9 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
+use super::client::{ClientIp, RefusalContext};
 use super::problem::ApiError;
+use crate::members::AuthError;
 use crate::members::{Caller, Scope};
 
 /// Parses a JSON body, naming the offending field on failure (unknown fields, wrong
@@ -156,10 +158,38 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(ApiError::Unauthorized(
                 "missing Authorization: Bearer <key>",
             ))?;
-        let caller = state
+        let client = parts.extensions.get::<ClientIp>().map(|c| c.0);
+        let refusal = parts.extensions.get::<RefusalContext>().cloned();
+        if let Some(ip) = client {
+            state.auth_failures.check(ip)?;
+        }
+        let caller = match state
             .auth_cache
             .authenticate(&state.store, presented.trim())
-            .await?;
+            .await
+        {
+            Ok(caller) => caller,
+            Err(e) => {
+                match (&e, client) {
+                    (
+                        AuthError::Malformed | AuthError::Unknown | AuthError::NoSuchKey,
+                        Some(ip),
+                    ) => {
+                        state.auth_failures.record_failure(ip);
+                    }
+                    (AuthError::Suspended { member_id }, _) => {
+                        if let Some(r) = &refusal {
+                            r.set_member(*member_id);
+                        }
+                    }
+                    _ => {}
+                }
+                return Err(e.into());
+            }
+        };
+        if let Some(r) = &refusal {
+            r.set_member(caller.member.id);
+        }
         state.limits.check(&caller.member)?;
         Ok(caller)
     }

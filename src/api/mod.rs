@@ -1,6 +1,7 @@
 //! The member-facing HTTP API. Handlers are thin: parse, call the domain, audit, answer.
 
 mod audit;
+mod client;
 mod extract;
 mod flags;
 mod health;
@@ -9,6 +10,7 @@ mod openapi;
 mod problem;
 mod ratelimit;
 
+pub use client::AuthFailures;
 pub use openapi::ApiDoc;
 pub use problem::{ApiError, ProblemBody};
 pub use ratelimit::RateLimits;
@@ -45,6 +47,9 @@ pub struct Settings {
     pub max_match_identifiers: usize,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub ip_rate_per_second: u32,
+    pub ip_burst: u32,
 }
 
 #[derive(Clone)]
@@ -56,6 +61,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub limits: Arc<RateLimits>,
     pub enumeration: Arc<crate::enumeration::EnumerationGuard>,
+    pub auth_failures: Arc<client::AuthFailures>,
     pub auth_cache: Arc<AuthCache>,
     pub settings: Arc<Settings>,
     /// BankID (client, and the simulator's device surface in simulator mode);
@@ -165,6 +171,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        .layer(tower::util::option_layer(client_limit(&state.settings)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             TraceLayer::new_for_http()
@@ -191,12 +198,40 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client::resolve_and_log,
+        ))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         // Outermost: a client's X-Request-Id never becomes the request id (it was logged
         // in full and hashed into leaves); it survives only as a checked correlation id.
         .layer(middleware::from_fn(extract::take_client_request_id))
         .with_state(state)
+}
+
+/// Per-client-address limit on every route, before authentication (tower_governor keyed
+/// by the resolved client address): anonymous floods and key guessing hit this first.
+fn client_limit(
+    settings: &Settings,
+) -> Option<
+    tower_governor::GovernorLayer<
+        client::ClientIpKey,
+        governor::middleware::NoOpMiddleware,
+        axum::body::Body,
+    >,
+> {
+    let per_second = u64::from(settings.ip_rate_per_second.max(1));
+    let config = tower_governor::governor::GovernorConfigBuilder::default()
+        .key_extractor(client::ClientIpKey)
+        .period(Duration::from_nanos((1_000_000_000 / per_second).max(1)))
+        .burst_size(settings.ip_burst.max(1))
+        .finish();
+    if config.is_none() {
+        // Only a zero period or burst is refused, and both are clamped above.
+        tracing::error!("per-client rate limit could not be configured");
+    }
+    config.map(|c| tower_governor::GovernorLayer::new(c).error_handler(client::governor_refusal))
 }
 
 async fn not_found() -> ApiError {

@@ -190,8 +190,10 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Malformed => ApiError::Unauthorized("missing or malformed API key"),
-            AuthError::Unknown => ApiError::Unauthorized("unknown or revoked API key"),
-            AuthError::Suspended => ApiError::Forbidden("the member is suspended"),
+            AuthError::Unknown | AuthError::NoSuchKey => {
+                ApiError::Unauthorized("unknown or revoked API key")
+            }
+            AuthError::Suspended { .. } => ApiError::Forbidden("the member is suspended"),
             AuthError::Store(s) => s.into(),
         }
     }

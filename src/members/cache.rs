@@ -19,17 +19,57 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct AuthCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, (Instant, blake3::Hash, Caller)>>,
+    /// Key ids the database did not know, and when that was learnt. Well-formed fake keys
+    /// would otherwise each cost a database lookup. Key ids are random, so no real key
+    /// can be refused by an entry made before it was issued.
+    unknown_ttl: Duration,
+    unknown: Mutex<HashMap<String, Instant>>,
 }
 
 impl AuthCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, unknown_ttl: Duration) -> Self {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            unknown_ttl,
+            unknown: Mutex::new(HashMap::new()),
         }
     }
 
     pub async fn authenticate(&self, store: &Store, presented: &str) -> Result<Caller, AuthError> {
+        let (key_id, _) = split_key(presented)?;
+        if self.known_unknown(key_id) {
+            return Err(AuthError::Unknown);
+        }
+        let result = self.authenticate_known(store, presented).await;
+        if matches!(result, Err(AuthError::NoSuchKey)) && !self.unknown_ttl.is_zero() {
+            let mut unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+            if unknown.len() >= MAX_ENTRIES {
+                unknown.clear();
+            }
+            unknown.insert(key_id.to_string(), Instant::now());
+        }
+        result.map_err(|e| match e {
+            AuthError::NoSuchKey => AuthError::Unknown,
+            other => other,
+        })
+    }
+
+    fn known_unknown(&self, key_id: &str) -> bool {
+        if self.unknown_ttl.is_zero() {
+            return false;
+        }
+        let unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        unknown
+            .get(key_id)
+            .is_some_and(|at| at.elapsed() < self.unknown_ttl)
+    }
+
+    async fn authenticate_known(
+        &self,
+        store: &Store,
+        presented: &str,
+    ) -> Result<Caller, AuthError> {
         if self.ttl.is_zero() {
             return authenticate(store, presented).await;
         }

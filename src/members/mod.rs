@@ -110,8 +110,11 @@ pub enum AuthError {
     Malformed,
     #[error("unknown or revoked API key")]
     Unknown,
+    /// No key with this id exists at all (answered as `Unknown`; cached briefly).
+    #[error("unknown API key")]
+    NoSuchKey,
     #[error("member is suspended")]
-    Suspended,
+    Suspended { member_id: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -128,7 +131,10 @@ fn split_key(presented: &str) -> Result<(&str, &str), AuthError> {
 
 pub async fn authenticate(store: &Store, presented: &str) -> Result<Caller, AuthError> {
     let (key_id, secret) = split_key(presented)?;
-    let row: AuthRow = store.auth_lookup(key_id).await?.ok_or(AuthError::Unknown)?;
+    let row: AuthRow = store
+        .auth_lookup(key_id)
+        .await?
+        .ok_or(AuthError::NoSuchKey)?;
     // blake3::Hash compares in constant time.
     let stored =
         <[u8; 32]>::try_from(row.secret_hash.as_slice()).map_err(|_| AuthError::Unknown)?;
@@ -136,7 +142,9 @@ pub async fn authenticate(store: &Store, presented: &str) -> Result<Caller, Auth
         return Err(AuthError::Unknown);
     }
     if row.member.status != "active" {
-        return Err(AuthError::Suspended);
+        return Err(AuthError::Suspended {
+            member_id: row.member.id,
+        });
     }
     Ok(Caller {
         key_id: row.key_id,
