@@ -67,6 +67,11 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// BankID: the built-in simulator (default) or an external BankID environment.
     pub bankid: BankIdSettings,
+    /// Days a lifted or expired flag is kept (the owner still sees it as a past flag)
+    /// before it is deleted.
+    pub flag_retention_days: u32,
+    /// Hours an Idempotency-Key is remembered; a reuse after that creates a new flag.
+    pub idempotency_ttl_hours: u32,
 }
 
 impl Default for Config {
@@ -93,6 +98,8 @@ impl Default for Config {
             checkpoint_interval_secs: 60,
             audit_retention_days: 365,
             bankid: BankIdSettings::default(),
+            flag_retention_days: 90,
+            idempotency_ttl_hours: 24,
         }
     }
 }
@@ -179,6 +186,19 @@ impl Config {
             return invalid(
                 "checkpoint_interval_secs",
                 "interval and retention must be > 0",
+            );
+        }
+        if !(1..=3650).contains(&self.flag_retention_days) {
+            return invalid("flag_retention_days", "must be between 1 and 3650");
+        }
+        if !(1..=720).contains(&self.idempotency_ttl_hours) {
+            return invalid("idempotency_ttl_hours", "must be between 1 and 720");
+        }
+        // A remembered key must never point at a flag that retention already deleted.
+        if u64::from(self.idempotency_ttl_hours) > u64::from(self.flag_retention_days) * 24 {
+            return invalid(
+                "idempotency_ttl_hours",
+                "must not exceed flag_retention_days * 24",
             );
         }
         if let Err(e) = self.bankid.validate(self.production) {

@@ -16,6 +16,7 @@ fn token_context(kind: IdentifierKind) -> String {
     format!("fraudhub 2026-11 identifier token v1 {}", kind.as_str())
 }
 const IDEMPOTENCY_CONTEXT: &str = "fraudhub 2026-11 idempotency fingerprint v1";
+const IDEMPOTENCY_KEY_CONTEXT: &str = "fraudhub 2026-11 idempotency key v1";
 
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct MasterKey([u8; 32]);
@@ -78,6 +79,7 @@ pub struct Pseudonymiser {
     version: i64,
     kind_keys: Vec<(IdentifierKind, [u8; 32])>,
     idempotency_key: [u8; 32],
+    idempotency_key_hash_key: [u8; 32],
 }
 
 impl fmt::Debug for Pseudonymiser {
@@ -96,6 +98,7 @@ impl Pseudonymiser {
             version,
             kind_keys,
             idempotency_key: blake3::derive_key(IDEMPOTENCY_CONTEXT, &master.0),
+            idempotency_key_hash_key: blake3::derive_key(IDEMPOTENCY_KEY_CONTEXT, &master.0),
         }
     }
 
@@ -122,6 +125,17 @@ impl Pseudonymiser {
     /// contain raw identifiers.
     pub fn fingerprint(&self, body: &[u8]) -> [u8; 32] {
         *blake3::keyed_hash(&self.idempotency_key, body).as_bytes()
+    }
+
+    /// What the hub stores instead of a member's Idempotency-Key. Keyed, because members
+    /// choose keys freely and some use case numbers or even personal numbers, which a
+    /// plain hash would not hide; the member id goes in so that two members who pick the
+    /// same key cannot be linked through the table.
+    pub fn idempotency_key_hash(&self, member_id: i64, key: &str) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_keyed(&self.idempotency_key_hash_key);
+        h.update(&member_id.to_le_bytes());
+        h.update(key.as_bytes());
+        *h.finalize().as_bytes()
     }
 }
 

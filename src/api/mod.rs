@@ -44,6 +44,8 @@ pub struct Settings {
     pub max_match_identifiers: usize,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
+    /// Retention rules; handlers need the idempotency TTL.
+    pub retention: crate::retention::RetentionPolicy,
 }
 
 #[derive(Clone)]
