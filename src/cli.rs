@@ -16,6 +16,7 @@ use crate::clock::{Clock, SystemClock, from_millis, to_millis};
 use crate::config::{Config, Overrides};
 use crate::hub::{Hub, load_signing_key, open_store, serve};
 use crate::members::{issue_key, parse_scopes};
+use crate::retention::{RetentionPolicy, run_pass};
 use crate::store::Store;
 use crate::tlog::NoteVerifier;
 
@@ -73,6 +74,15 @@ enum Command {
     /// Verify, checkpoint and prune the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Apply the retention rules (audit redaction, flag purge, idempotency expiry).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Run one retention pass now (the one `serve` runs periodically) and print counts.
+    Run,
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +214,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Key(cmd) => key(cmd, &admin_store(&config).await?, clock.now()).await,
         Command::Audit(cmd) => audit(cmd, &admin_store(&config).await?, &config, clock.now()).await,
+        Command::Retention(RetentionCommand::Run) => {
+            let policy = RetentionPolicy::from_config(&config);
+            let report = run_pass(&admin_store(&config).await?, &policy, clock.now()).await?;
+            println!(
+                "audit entries redacted: {} (older than {} days)",
+                report.audit_entries_redacted, policy.audit_days
+            );
+            println!(
+                "flags purged: {} (ended more than {} days ago)",
+                report.flags_purged, policy.flag_days
+            );
+            println!(
+                "idempotency keys deleted: {} (older than {} hours)",
+                report.idempotency_keys_deleted, policy.idempotency_ttl_hours
+            );
+            Ok(())
+        }
         Command::BankidSim {
             listen,
             tls_dir,

@@ -89,6 +89,11 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// How long an unknown key id is remembered as unknown (no database lookup); 0 off.
     pub unknown_key_cache_ms: u64,
+    /// Days a lifted or expired flag is kept (the owner still sees it as a past flag)
+    /// before it is deleted.
+    pub flag_retention_days: u32,
+    /// Hours an Idempotency-Key is remembered; a reuse after that creates a new flag.
+    pub idempotency_ttl_hours: u32,
 }
 
 impl Default for Config {
@@ -125,6 +130,8 @@ impl Default for Config {
             auth_failure_burst: 20,
             trusted_proxies: Vec::new(),
             unknown_key_cache_ms: 60_000,
+            flag_retention_days: 90,
+            idempotency_ttl_hours: 24,
         }
     }
 }
@@ -236,6 +243,19 @@ impl Config {
         }
         if self.auth_failure_burst == 0 {
             return invalid("auth_failure_burst", "must be > 0");
+        }
+        if !(1..=3650).contains(&self.flag_retention_days) {
+            return invalid("flag_retention_days", "must be between 1 and 3650");
+        }
+        if !(1..=720).contains(&self.idempotency_ttl_hours) {
+            return invalid("idempotency_ttl_hours", "must be between 1 and 720");
+        }
+        // A remembered key must never point at a flag that retention already deleted.
+        if u64::from(self.idempotency_ttl_hours) > u64::from(self.flag_retention_days) * 24 {
+            return invalid(
+                "idempotency_ttl_hours",
+                "must not exceed flag_retention_days * 24",
+            );
         }
         if let Err(e) = self.bankid.validate(self.production) {
             return Err(ConfigError::Invalid {

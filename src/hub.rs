@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::enumeration::{EnumerationGuard, EnumerationSettings};
 use crate::members::AuthCache;
 use crate::pseudonym::{KeyError, MasterKey, Pseudonymiser};
+use crate::retention::{RetentionPolicy, run_pass};
 use crate::store::{Store, StoreError};
 use crate::tlog::{NoteError, NoteSigner};
 
@@ -44,7 +45,7 @@ pub struct Hub {
     state: AppState,
     audit_writer: JoinHandle<()>,
     checkpoint_interval: Duration,
-    retention_days: u32,
+    retention: RetentionPolicy,
 }
 
 impl Hub {
@@ -95,6 +96,7 @@ impl Hub {
                 trusted_proxies: config.trusted_proxies.clone(),
                 ip_rate_per_second: config.ip_rate_per_second,
                 ip_burst: config.ip_burst,
+                retention: RetentionPolicy::from_config(config),
             }),
             bankid: None,
         };
@@ -102,7 +104,7 @@ impl Hub {
             state,
             audit_writer,
             checkpoint_interval: Duration::from_secs(config.checkpoint_interval_secs),
-            retention_days: config.audit_retention_days,
+            retention: RetentionPolicy::from_config(config),
         }
     }
 
@@ -128,7 +130,7 @@ pub async fn serve(
         state,
         audit_writer,
         checkpoint_interval,
-        retention_days,
+        retention,
     } = hub;
     let store = state.store.clone();
     let log = state.audit_log.clone();
@@ -141,9 +143,10 @@ pub async fn serve(
     let stop = tokio_util::sync::CancellationToken::new();
     let housekeeping = tokio::spawn(housekeeping(
         log.clone(),
+        store.clone(),
         clock.clone(),
         checkpoint_interval,
-        retention_days,
+        retention,
         stop.clone(),
     ));
     axum::serve(listener, router(state))
@@ -164,12 +167,13 @@ pub async fn serve(
     Ok(())
 }
 
-/// Signs checkpoints at the configured cadence and applies audit retention.
+/// Signs checkpoints at the configured cadence and runs the retention pass.
 async fn housekeeping(
     log: AuditLog,
+    store: Store,
     clock: Arc<dyn Clock>,
     every: Duration,
-    retention_days: u32,
+    retention: RetentionPolicy,
     stop: tokio_util::sync::CancellationToken,
 ) {
     let mut tick = tokio::time::interval(every);
@@ -183,10 +187,15 @@ async fn housekeeping(
             Ok(cp) => tracing::debug!(size = cp.size, "checkpoint current"),
             Err(e) => tracing::error!(error = %e, "checkpoint failed"),
         }
-        match log.apply_retention(now, retention_days).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(entries = n, "audit retention cleared personal data"),
-            Err(e) => tracing::error!(error = %e, "audit retention failed"),
+        match run_pass(&store, &retention, now).await {
+            Ok(r) if r.is_empty() => {}
+            Ok(r) => tracing::info!(
+                audit_entries_redacted = r.audit_entries_redacted,
+                flags_purged = r.flags_purged,
+                idempotency_keys_deleted = r.idempotency_keys_deleted,
+                "retention pass"
+            ),
+            Err(e) => tracing::error!(error = %e, "retention pass failed"),
         }
     }
 }

@@ -17,6 +17,7 @@ fn token_context(kind: IdentifierKind) -> String {
 }
 const IDEMPOTENCY_CONTEXT: &str = "fraudhub 2026-11 idempotency fingerprint v1";
 const MEMBER_VIEW_CONTEXT: &str = "fraudhub 2026-11 member subject view v1";
+const IDEMPOTENCY_KEY_CONTEXT: &str = "fraudhub 2026-11 idempotency key v1";
 
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct MasterKey([u8; 32]);
@@ -80,6 +81,7 @@ pub struct Pseudonymiser {
     kind_keys: Vec<(IdentifierKind, [u8; 32])>,
     idempotency_key: [u8; 32],
     member_view_key: [u8; 32],
+    idempotency_key_hash_key: [u8; 32],
 }
 
 impl fmt::Debug for Pseudonymiser {
@@ -99,6 +101,7 @@ impl Pseudonymiser {
             kind_keys,
             idempotency_key: blake3::derive_key(IDEMPOTENCY_CONTEXT, &master.0),
             member_view_key: blake3::derive_key(MEMBER_VIEW_CONTEXT, &master.0),
+            idempotency_key_hash_key: blake3::derive_key(IDEMPOTENCY_KEY_CONTEXT, &master.0),
         }
     }
 
@@ -135,6 +138,17 @@ impl Pseudonymiser {
     /// contain raw identifiers.
     pub fn fingerprint(&self, body: &[u8]) -> [u8; 32] {
         *blake3::keyed_hash(&self.idempotency_key, body).as_bytes()
+    }
+
+    /// What the hub stores instead of a member's Idempotency-Key. Keyed, because members
+    /// choose keys freely and some use case numbers or even personal numbers, which a
+    /// plain hash would not hide; the member id goes in so that two members who pick the
+    /// same key cannot be linked through the table.
+    pub fn idempotency_key_hash(&self, member_id: i64, key: &str) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_keyed(&self.idempotency_key_hash_key);
+        h.update(&member_id.to_le_bytes());
+        h.update(key.as_bytes());
+        *h.finalize().as_bytes()
     }
 }
 

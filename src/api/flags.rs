@@ -14,7 +14,7 @@ use crate::clock::{from_millis, to_millis};
 use crate::flags::{FlagKind, check_member_flag};
 use crate::identifiers::IdentifierKind;
 use crate::members::{Caller, Scope};
-use crate::store::{FlagRow, IdempotentOutcome, NewFlag, StoreError};
+use crate::store::{FlagRow, Idempotency, IdempotentOutcome, NewFlag, StoreError};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -118,13 +118,25 @@ pub async fn place(
         created_at: to_millis(now),
         expires_at: to_millis(expires),
     };
-    let idem = idempotency_key
-        .as_deref()
-        .map(|k| (k, fingerprint.as_slice()));
+    // Only a keyed hash of the member's key is stored: members choose keys freely and
+    // some put case numbers or personal numbers in them.
+    let key_hash = idempotency_key.as_deref().map(|k| {
+        state
+            .pseudonymiser
+            .idempotency_key_hash(caller.member.id, k)
+    });
+    let idem = key_hash.as_ref().map(|h| Idempotency {
+        key_hash: h,
+        fingerprint: &fingerprint,
+        forgotten_at_or_before: state
+            .settings
+            .retention
+            .idempotency_forgotten_at_or_before(now),
+    });
     let audit = state.audit_context(&caller, now, &request_id);
     let created = audit.row("flag.place", None, Some(token), "created");
     // A new flag commits together with its audit entry; a replay is audited on its own.
-    let flag_id = match state.store.insert_flag(&new, idem, &created).await {
+    let flag_id = match state.store.insert_flag(&new, idem.as_ref(), &created).await {
         Ok(IdempotentOutcome::Created) => id,
         Ok(IdempotentOutcome::Replayed { flag_id }) => {
             let entry = audit.row("flag.place", None, Some(token), "replayed");

@@ -50,6 +50,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub ip_rate_per_second: u32,
     pub ip_burst: u32,
+    /// Retention rules; handlers need the idempotency TTL.
+    pub retention: crate::retention::RetentionPolicy,
 }
 
 #[derive(Clone)]

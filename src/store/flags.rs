@@ -32,6 +32,16 @@ pub struct NewFlag<'a> {
     pub expires_at: i64,
 }
 
+/// An Idempotency-Key as the store sees it: a keyed hash, never the key itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotency<'a> {
+    pub key_hash: &'a [u8],
+    /// Keyed hash of the request body, to refuse a reused key with a different body.
+    pub fingerprint: &'a [u8],
+    /// Records created at or before this time (ms) are past their TTL and forgotten.
+    pub forgotten_at_or_before: i64,
+}
+
 /// Where a retried request with a known Idempotency-Key should go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotentOutcome {
@@ -58,23 +68,33 @@ fn flag_from(r: &sqlx::any::AnyRow) -> Result<FlagRow, sqlx::Error> {
 }
 
 impl Store {
-    /// Inserts a flag with its audit entry; with an idempotency key, the key, the flag
-    /// and the entry commit together so a retry either finds all of them or none.
+    /// Inserts a flag with its audit entry; with an idempotency record, the record, the
+    /// flag and the entry commit together so a retry either finds all of them or none.
     pub async fn insert_flag(
         &self,
         flag: &NewFlag<'_>,
-        idempotency: Option<(&str, &[u8])>,
+        idempotency: Option<&Idempotency<'_>>,
         audit: &AuditRow,
     ) -> Result<IdempotentOutcome, StoreError> {
         let mut tx = self.pool().begin().await?;
-        if let Some((key, fingerprint)) = idempotency {
+        if let Some(idem) = idempotency {
+            // A record past its TTL is forgotten even before housekeeping deletes it, so
+            // the answer never depends on when the last retention pass ran.
+            sqlx::query(
+                "DELETE FROM idempotency_keys WHERE member_id = $1 AND key_hash = $2 AND created_at <= $3",
+            )
+            .bind(flag.member_id)
+            .bind(idem.key_hash)
+            .bind(idem.forgotten_at_or_before)
+            .execute(&mut *tx)
+            .await?;
             let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (member_id, idempotency_key, fingerprint, flag_id, created_at) \
+                "INSERT INTO idempotency_keys (member_id, key_hash, fingerprint, flag_id, created_at) \
                  VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(flag.member_id)
-            .bind(key)
-            .bind(fingerprint)
+            .bind(idem.key_hash)
+            .bind(idem.fingerprint)
             .bind(flag.id)
             .bind(flag.created_at)
             .execute(&mut *tx)
@@ -84,7 +104,7 @@ impl Store {
                     return Err(e.into());
                 }
                 drop(tx);
-                return self.replay(flag.member_id, key, fingerprint).await;
+                return self.replay(flag.member_id, idem).await;
             }
         }
         sqlx::query(
@@ -110,18 +130,17 @@ impl Store {
     async fn replay(
         &self,
         member_id: i64,
-        key: &str,
-        fingerprint: &[u8],
+        idem: &Idempotency<'_>,
     ) -> Result<IdempotentOutcome, StoreError> {
         let row = sqlx::query(
-            "SELECT fingerprint, flag_id FROM idempotency_keys WHERE member_id = $1 AND idempotency_key = $2",
+            "SELECT fingerprint, flag_id FROM idempotency_keys WHERE member_id = $1 AND key_hash = $2",
         )
         .bind(member_id)
-        .bind(key)
+        .bind(idem.key_hash)
         .fetch_one(self.pool())
         .await?;
         let stored: Vec<u8> = row.try_get("fingerprint")?;
-        if stored != fingerprint {
+        if stored != idem.fingerprint {
             return Err(StoreError::Conflict(
                 "this Idempotency-Key was used with a different request body",
             ));

@@ -7,10 +7,11 @@
 mod audit;
 mod flags;
 mod members;
+mod retention;
 mod tlog;
 
 pub use audit::{AuditRow, StoredEntry, audit_index};
-pub use flags::{FlagRow, IdempotentOutcome, NewFlag};
+pub use flags::{FlagRow, Idempotency, IdempotentOutcome, NewFlag};
 pub use members::{ApiKeyRow, AuthRow, MemberRow};
 pub use tlog::CheckpointRow;
 

@@ -1,0 +1,66 @@
+//! Storage limitation (GDPR Art. 5(1)(e)): one retention pass clears or deletes what the
+//! hub no longer needs. `serve` runs it from housekeeping at the checkpoint cadence, and
+//! `fraudhub retention run` runs it once on demand, so both do exactly the same thing.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::clock::to_millis;
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Audit entries older than this lose their personal-data fields.
+    pub audit_days: u32,
+    /// Flags are deleted this long after they ended (expired or lifted).
+    pub flag_days: u32,
+    /// Idempotency records are forgotten this long after the request that made them.
+    pub idempotency_ttl_hours: u32,
+}
+
+impl RetentionPolicy {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            audit_days: config.audit_retention_days,
+            flag_days: config.flag_retention_days,
+            idempotency_ttl_hours: config.idempotency_ttl_hours,
+        }
+    }
+
+    /// Idempotency records created at or before this instant (ms) are forgotten at `now`.
+    pub fn idempotency_forgotten_at_or_before(&self, now: DateTime<Utc>) -> i64 {
+        to_millis(now - Duration::hours(i64::from(self.idempotency_ttl_hours)))
+    }
+}
+
+/// What one pass did; counts only, never identifiers.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionReport {
+    pub audit_entries_redacted: u64,
+    pub flags_purged: u64,
+    pub idempotency_keys_deleted: u64,
+}
+
+impl RetentionReport {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Runs every retention rule once at `now`. Each rule commits on its own, so a failure in
+/// one leaves the others' work done; the next pass picks up whatever is left.
+pub async fn run_pass(
+    store: &Store,
+    policy: &RetentionPolicy,
+    now: DateTime<Utc>,
+) -> Result<RetentionReport, StoreError> {
+    let audit_cutoff = now - Duration::days(i64::from(policy.audit_days));
+    let flag_cutoff = now - Duration::days(i64::from(policy.flag_days));
+    Ok(RetentionReport {
+        audit_entries_redacted: store.redact_audit_before(to_millis(audit_cutoff)).await?,
+        flags_purged: store.purge_ended_flags(to_millis(flag_cutoff)).await?,
+        idempotency_keys_deleted: store
+            .delete_idempotency_keys(policy.idempotency_forgotten_at_or_before(now))
+            .await?,
+    })
+}

@@ -1,0 +1,47 @@
+//! Deleting what the hub no longer needs to keep (docs/operations.md, "Retention").
+
+use super::{Store, StoreError};
+
+/// Rows deleted per statement: a first pass after an upgrade may find millions of ended
+/// flags, and one huge DELETE would hold SQLite's write lock (and stall the audit writer's
+/// group commits) for its whole duration.
+const PURGE_BATCH: i64 = 1000;
+
+impl Store {
+    /// Deletes flags that ended (expired or were lifted) before `ended_before` (ms).
+    /// Audit entries about them stay: they have their own retention.
+    pub async fn purge_ended_flags(&self, ended_before: i64) -> Result<u64, StoreError> {
+        // One statement per end condition, so each can use its own index.
+        let mut purged = 0;
+        for column in ["expires_at", "lifted_at"] {
+            let sql = format!(
+                "DELETE FROM flags WHERE id IN \
+                 (SELECT id FROM flags WHERE {column} < $1 LIMIT $2)"
+            );
+            loop {
+                let done = sqlx::query(&sql)
+                    .bind(ended_before)
+                    .bind(PURGE_BATCH)
+                    .execute(self.pool())
+                    .await?;
+                purged += done.rows_affected();
+                if done.rows_affected() < PURGE_BATCH.unsigned_abs() {
+                    break;
+                }
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Deletes idempotency records created at or before `created_at_or_before` (ms).
+    pub async fn delete_idempotency_keys(
+        &self,
+        created_at_or_before: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at <= $1")
+            .bind(created_at_or_before)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
