@@ -1,5 +1,5 @@
-//! The hub's public surface: the OpenAPI document matches what is served, and the probes
-//! hold up under a flood.
+//! The hub's public surface: the OpenAPI document matches what is served, the probes
+//! hold up under a flood, and every response carries a restrictive default CSP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -127,5 +127,59 @@ async fn readiness_reuses_its_answer_briefly_then_reports_the_database_gone() ->
     let (status, problem) = hub.get("/readyz", "").await;
     assert_eq!(status, 503, "{problem}");
     assert_eq!(problem["type"], "https://fraudhub.se/problems/unavailable");
+    Ok(())
+}
+
+async fn assert_default_csp(resp: reqwest::Response, what: &str) {
+    let headers = resp.headers();
+    assert_eq!(
+        headers
+            .get("content-security-policy")
+            .map(|v| v.to_str().unwrap()),
+        Some("default-src 'none'; frame-ancestors 'none'"),
+        "{what}"
+    );
+    assert_eq!(
+        headers.get("x-frame-options").map(|v| v.to_str().unwrap()),
+        Some("DENY"),
+        "{what}"
+    );
+}
+
+#[tokio::test]
+async fn an_api_response_forbids_framing_and_loading() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    let resp = hub
+        .http
+        .post(format!("{}/v1/matches", hub.base))
+        .bearer_auth(&key)
+        .json(&match_body(&[PN]))
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_default_csp(resp, "POST /v1/matches").await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_not_found_answer_forbids_framing_and_loading() -> TestResult {
+    let hub = TestHub::start().await;
+    let resp = hub
+        .http
+        .get(format!("{}/nothing/here", hub.base))
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 404);
+    assert_default_csp(resp, "404").await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_liveness_probe_forbids_framing_and_loading() -> TestResult {
+    let hub = TestHub::start().await;
+    let resp = hub.http.get(format!("{}/healthz", hub.base)).send().await?;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_default_csp(resp, "/healthz").await;
     Ok(())
 }
