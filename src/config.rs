@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::bankid::BankIdSettings;
 
-/// A string that never shows up in logs or `{:?}` output.
-#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// A string that never shows up in logs or `{:?}` output, and is wiped from memory when
+/// dropped.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -312,6 +314,16 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains(&"00".repeat(32)));
+    }
+
+    #[test]
+    fn secret_is_wiped_on_drop() {
+        fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+        wiped_on_drop::<Secret>();
+        let mut s = Secret::new("postgres://u:hunter2@db/fh");
+        s.zeroize();
+        assert_eq!(s.expose(), "");
+        assert_eq!(format!("{s:?}"), "<redacted>");
     }
 
     #[test]

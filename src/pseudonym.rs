@@ -74,15 +74,23 @@ impl fmt::Debug for Token {
     }
 }
 
-/// Holds the derived per-kind keys; cloning is cheap enough (a few hundred bytes).
+/// A key derived from the master key. Whoever holds one can brute-force the tokens of its
+/// kind as easily as with the master key, so it is wiped from memory when dropped.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+struct DerivedKey([u8; 32]);
+
+/// Holds the derived per-kind keys; cloning is cheap enough (a few hundred bytes). Every
+/// key is a [`DerivedKey`], so dropping a `Pseudonymiser` wipes them all.
 #[derive(Clone)]
 pub struct Pseudonymiser {
     version: i64,
-    kind_keys: Vec<(IdentifierKind, [u8; 32])>,
-    idempotency_key: [u8; 32],
-    member_view_key: [u8; 32],
-    idempotency_key_hash_key: [u8; 32],
+    kind_keys: Vec<(IdentifierKind, DerivedKey)>,
+    idempotency_key: DerivedKey,
+    member_view_key: DerivedKey,
+    idempotency_key_hash_key: DerivedKey,
 }
+
+impl ZeroizeOnDrop for Pseudonymiser {}
 
 impl fmt::Debug for Pseudonymiser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -94,14 +102,20 @@ impl Pseudonymiser {
     pub fn new(master: &MasterKey, version: i64) -> Self {
         let kind_keys = IdentifierKind::ALL
             .iter()
-            .map(|k| (*k, blake3::derive_key(&token_context(*k), &master.0)))
+            .map(|k| {
+                let key = DerivedKey(blake3::derive_key(&token_context(*k), &master.0));
+                (*k, key)
+            })
             .collect();
         Self {
             version,
             kind_keys,
-            idempotency_key: blake3::derive_key(IDEMPOTENCY_CONTEXT, &master.0),
-            member_view_key: blake3::derive_key(MEMBER_VIEW_CONTEXT, &master.0),
-            idempotency_key_hash_key: blake3::derive_key(IDEMPOTENCY_KEY_CONTEXT, &master.0),
+            idempotency_key: DerivedKey(blake3::derive_key(IDEMPOTENCY_CONTEXT, &master.0)),
+            member_view_key: DerivedKey(blake3::derive_key(MEMBER_VIEW_CONTEXT, &master.0)),
+            idempotency_key_hash_key: DerivedKey(blake3::derive_key(
+                IDEMPOTENCY_KEY_CONTEXT,
+                &master.0,
+            )),
         }
     }
 
@@ -113,7 +127,7 @@ impl Pseudonymiser {
     /// so two members' entries about one person cannot be linked with each other or with
     /// the hub-wide token (which stays out of every member-facing answer).
     pub fn member_view(&self, member_id: i64, token: &[u8]) -> [u8; 32] {
-        let mut h = blake3::Hasher::new_keyed(&self.member_view_key);
+        let mut h = blake3::Hasher::new_keyed(&self.member_view_key.0);
         h.update(&member_id.to_be_bytes());
         h.update(token);
         *h.finalize().as_bytes()
@@ -130,14 +144,14 @@ impl Pseudonymiser {
             .unwrap_or(&self.idempotency_key);
         Token {
             version: self.version,
-            bytes: *blake3::keyed_hash(key, id.value().as_bytes()).as_bytes(),
+            bytes: *blake3::keyed_hash(&key.0, id.value().as_bytes()).as_bytes(),
         }
     }
 
     /// Fingerprint of a request body for Idempotency-Key checks. Keyed, because bodies
     /// contain raw identifiers.
     pub fn fingerprint(&self, body: &[u8]) -> [u8; 32] {
-        *blake3::keyed_hash(&self.idempotency_key, body).as_bytes()
+        *blake3::keyed_hash(&self.idempotency_key.0, body).as_bytes()
     }
 
     /// What the hub stores instead of a member's Idempotency-Key. Keyed, because members
@@ -145,7 +159,7 @@ impl Pseudonymiser {
     /// plain hash would not hide; the member id goes in so that two members who pick the
     /// same key cannot be linked through the table.
     pub fn idempotency_key_hash(&self, member_id: i64, key: &str) -> [u8; 32] {
-        let mut h = blake3::Hasher::new_keyed(&self.idempotency_key_hash_key);
+        let mut h = blake3::Hasher::new_keyed(&self.idempotency_key_hash_key.0);
         h.update(&member_id.to_le_bytes());
         h.update(key.as_bytes());
         *h.finalize().as_bytes()
@@ -180,6 +194,26 @@ mod tests {
             .map(|n| Pseudonymiser::new(&MasterKey::from_bytes([2; 32]), 1).token(n));
         assert!(t1.is_some());
         assert_ne!(t1, t2);
+    }
+
+    fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+
+    #[test]
+    fn key_material_is_wiped_on_drop() {
+        // Compile-time: removing the derive or marker from any of these fails this test.
+        wiped_on_drop::<MasterKey>();
+        wiped_on_drop::<DerivedKey>();
+        wiped_on_drop::<Pseudonymiser>();
+        let mut key = DerivedKey([0xab; 32]);
+        key.zeroize();
+        assert_eq!(key.0, [0; 32]);
+    }
+
+    #[test]
+    fn pseudonymiser_debug_is_redacted() {
+        let p = Pseudonymiser::new(&MasterKey::from_bytes([0xab; 32]), 3);
+        let shown = format!("{p:?}");
+        assert_eq!(shown, "Pseudonymiser(v3, <keys redacted>)");
     }
 
     #[test]

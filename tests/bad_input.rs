@@ -82,7 +82,7 @@ async fn wrong_types_unknown_fields_and_missing_purpose_name_the_field() -> Test
         ),
         (
             json!({"purpose": "payment", "identifiers": [], "debug": true}),
-            "debug",
+            "body",
         ),
         (json!([1, 2]), "body"),
         (
@@ -102,6 +102,61 @@ async fn wrong_types_unknown_fields_and_missing_purpose_name_the_field() -> Test
             "{body}: expected field {field}, got {problem}"
         );
     }
+    Ok(())
+}
+
+/// An unknown key is chosen by the caller, so it may itself be a personal number; it is
+/// named by the object that holds it and never repeated back (nor logged from the error).
+#[tokio::test]
+async fn an_unknown_key_that_looks_like_a_personal_number_is_never_echoed() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub
+        .member_with(
+            "bank-a",
+            "flags:write,matches:read,audit:read",
+            10_000,
+            10_000,
+        )
+        .await;
+    let mut top = json!({"purpose": "payment", "identifiers": []});
+    top[PN] = json!(1);
+    let mut nested = match_body(&[PN_10]);
+    nested["identifiers"][0][PN_DIGITS] = json!(true);
+    let mut in_flag = flag_body(PN_10);
+    in_flag["identifier"][PN] = json!("x");
+    let cases = [
+        ("/v1/matches", top, "body"),
+        ("/v1/matches", nested, "identifiers[0]"),
+        ("/v1/flags", in_flag, "identifier"),
+    ];
+    let leaks = |text: &str| text.contains("0101") || text.contains(PN_DIGITS);
+    for (path, body, field) in cases {
+        let resp = hub
+            .http
+            .post(format!("{}{path}", hub.base))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await?;
+        let headers = format!("{:?}", resp.headers());
+        let (status, problem) = split(resp).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["field"], field);
+        assert_eq!(problem["detail"], "unknown field");
+        assert!(!leaks(&problem.to_string()), "echoed: {problem}");
+        assert!(!leaks(&headers), "echoed in headers: {headers}");
+    }
+    let resp = hub
+        .http
+        .get(format!("{}/v1/audit/entries?{PN_DIGITS}=1", hub.base))
+        .bearer_auth(&key)
+        .send()
+        .await?;
+    let (status, problem) = split(resp).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["field"], "query");
+    assert_eq!(problem["detail"], "unknown field");
+    assert!(!leaks(&problem.to_string()), "echoed: {problem}");
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::extract::{ApiPath, ApiQuery};
-use super::problem::ApiError;
+use super::problem::{ApiError, ProblemBody};
 use crate::audit::log::LogError;
 use crate::clock::from_millis;
 use crate::members::{Caller, Scope};
@@ -115,7 +115,12 @@ impl From<&StoredEntry> for EntryView {
 
 /// The caller's own entries in log order; other members' entries are never listed.
 #[utoipa::path(get, path = "/v1/audit/entries", params(PageQuery),
-    responses((status = 200, body = [EntryView])), security(("bearer" = ["audit:read"])))]
+    responses((status = 200, body = [EntryView]),
+        (status = 401, description = "Missing, malformed, unknown or revoked API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Member suspended, or the key lacks `audit:read`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query parameter (named in `field`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "The member's rate limit is exhausted; see `Retry-After`", body = ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = ["audit:read"])))]
 pub async fn entries(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,7 +157,13 @@ pub struct InclusionProof {
 
 /// Inclusion proof for one of the caller's own entries; for anyone else it does not exist.
 #[utoipa::path(get, path = "/v1/audit/entries/{leaf_index}/inclusion", params(("leaf_index" = u64, Path), ProofQuery),
-    responses((status = 200, body = InclusionProof)), security(("bearer" = ["audit:read"])))]
+    responses((status = 200, body = InclusionProof),
+        (status = 401, description = "Missing, malformed, unknown or revoked API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Member suspended, or the key lacks `audit:read`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry among the caller's own", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query parameter (named in `field`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "The member's rate limit is exhausted; see `Retry-After`", body = ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = ["audit:read"])))]
 pub async fn inclusion(
     State(state): State<AppState>,
     caller: Caller,
@@ -206,7 +217,12 @@ pub struct ConsistencyProof {
 
 /// Consistency proof between two tree sizes: the log only ever grew in between.
 #[utoipa::path(get, path = "/v1/audit/consistency", params(ConsistencyQuery),
-    responses((status = 200, body = ConsistencyProof)), security(("bearer" = ["audit:read"])))]
+    responses((status = 200, body = ConsistencyProof),
+        (status = 401, description = "Missing, malformed, unknown or revoked API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Member suspended, or the key lacks `audit:read`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query parameter (named in `field`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "The member's rate limit is exhausted; see `Retry-After`", body = ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = ["audit:read"])))]
 pub async fn consistency(
     State(state): State<AppState>,
     caller: Caller,

@@ -44,7 +44,11 @@ pub fn parse_json<T: DeserializeOwned>(
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
+        let parent = parent_path(e.path());
         let msg = e.into_inner().to_string();
+        if msg.starts_with(UNKNOWN_FIELD) {
+            return ApiError::invalid(parent, UNKNOWN_FIELD);
+        }
         // A missing field is reported at its parent; name the field itself instead.
         let missing = msg
             .strip_prefix("missing field `")
@@ -57,6 +61,43 @@ pub fn parse_json<T: DeserializeOwned>(
         };
         ApiError::invalid(field, sanitize(&msg))
     })
+}
+
+/// An unknown key is chosen by the client and could itself be a personal number, so it is
+/// never echoed (serde puts it in both the message and the path): the error names the
+/// object that holds it instead.
+const UNKNOWN_FIELD: &str = "unknown field";
+
+/// The path of the object holding the last key of `path`, in serde_path_to_error's
+/// notation (`identifiers[0]`); `body` for the top level.
+fn parent_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let parent = match segments.split_last() {
+        Some((Segment::Map { .. }, rest)) => rest,
+        _ => &segments[..],
+    };
+    let mut out = String::new();
+    for segment in parent {
+        let name = match segment {
+            Segment::Seq { index } => {
+                out.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } => key.as_str(),
+            Segment::Enum { variant } => variant.as_str(),
+            Segment::Unknown => "?",
+        };
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(name);
+    }
+    if out.is_empty() {
+        "body".to_string()
+    } else {
+        out
+    }
 }
 
 /// serde messages quote the offending value (`invalid type: integer `1990…``), which
@@ -218,7 +259,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))
-            .map_err(|e| ApiError::invalid("query", sanitize(&e.body_text())))
+            .map_err(|e| {
+                let text = e.body_text();
+                if text.contains(UNKNOWN_FIELD) {
+                    ApiError::invalid("query", UNKNOWN_FIELD)
+                } else {
+                    ApiError::invalid("query", sanitize(&text))
+                }
+            })
     }
 }
 

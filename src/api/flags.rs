@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use zeroize::Zeroizing;
 
 use super::extract::{ApiPath, RequestId, parse_json};
 use super::problem::{ApiError, ProblemBody};
@@ -79,7 +80,11 @@ pub async fn place(
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => match v.to_str() {
-            Ok(k) if !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_MAX => Some(k.to_string()),
+            // Wiped when the request ends: the key ties retries of a request about a
+            // person together.
+            Ok(k) if !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_MAX => {
+                Some(Zeroizing::new(k.to_string()))
+            }
             _ => {
                 return Err(ApiError::invalid(
                     "Idempotency-Key",

@@ -9,6 +9,7 @@ mod matches;
 mod openapi;
 mod problem;
 mod ratelimit;
+mod routes;
 
 pub use client::AuthFailures;
 pub use openapi::ApiDoc;
@@ -23,7 +24,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -149,26 +149,21 @@ impl AuditContext<'_> {
     }
 }
 
+/// The default policy for every response that does not bring its own.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
 /// The whole HTTP application; `serve` and the tests both use exactly this.
 pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let body_limit = state.settings.body_limit_bytes;
-    Router::new()
-        .route("/v1/flags", post(flags::place))
-        .route("/v1/flags/{id}", get(flags::get))
-        .route("/v1/flags/{id}/lift", post(flags::lift))
-        .route("/v1/matches", post(matches::run))
-        .route("/v1/audit/checkpoint", get(audit::checkpoint))
-        .route("/v1/audit/public-key", get(audit::public_key))
-        .route("/v1/audit/entries", get(audit::entries))
-        .route(
-            "/v1/audit/entries/{leaf_index}/inclusion",
-            get(audit::inclusion),
-        )
-        .route("/v1/audit/consistency", get(audit::consistency))
-        .route("/v1/openapi.json", get(openapi::serve))
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
+    // Hub routes come only from the route table, which the OpenAPI document is tested
+    // against; do not add `.route` calls here. The BankID simulator's device surface is
+    // not part of the member API and stays out of the document.
+    let readiness = Arc::new(health::Readiness::new(health::READY_WINDOW));
+    let hub_routes = routes::table(&readiness)
+        .into_iter()
+        .fold(Router::new(), |router, r| router.route(r.path, r.handler));
+    hub_routes
         .merge(crate::bankid::embed::routes(state.bankid.as_deref()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -199,6 +194,16 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
+        ))
+        // The API serves no HTML: nothing may load, run or frame its responses. Pages that
+        // need more (the BankID simulator's) set their own policy, which is kept.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -1,16 +1,21 @@
 //! The OpenAPI 3.1 document, generated from the handler and type annotations.
 
-use axum::Json;
+use std::sync::LazyLock;
+
+use axum::body::Bytes;
+use axum::http::header;
+use axum::response::IntoResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, flags, matches};
+use super::problem::ApiError;
+use super::{audit, flags, health, matches};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "fraudhub member API", description = "Pseudonymised fraud flags and audited real-time matching"),
     paths(flags::place, flags::get, flags::lift, matches::run, audit::checkpoint, audit::public_key,
-        audit::entries, audit::inclusion, audit::consistency),
+        audit::entries, audit::inclusion, audit::consistency, serve, health::live, health::ready),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -28,6 +33,20 @@ impl Modify for BearerAuth {
     }
 }
 
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The document never changes while the process runs, and it is served anonymously:
+/// building and serialising it once keeps each request to a reference-count bump.
+static DOCUMENT: LazyLock<Result<Bytes, String>> = LazyLock::new(|| {
+    serde_json::to_vec(&ApiDoc::openapi())
+        .map(Bytes::from)
+        .map_err(|e| e.to_string())
+});
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn serve() -> Result<impl IntoResponse, ApiError> {
+    let bytes = DOCUMENT
+        .as_ref()
+        .map_err(|e| ApiError::Internal(e.clone()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes.clone()))
 }

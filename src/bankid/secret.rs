@@ -5,6 +5,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// A Swedish personal identity number in the 12-digit form BankID uses
 /// (`YYYYMMDDNNNC`). The value is kept as given; validation is the caller's
@@ -70,8 +71,9 @@ pub fn is_valid_personal_number(value: &str) -> bool {
 }
 
 /// A secret string (the `qrStartSecret`, a PKCS#12 password, ...). Serialises
-/// as the plain string because the wire protocol needs it, but never prints.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// as the plain string because the wire protocol needs it, but never prints, and
+/// is wiped from memory when dropped.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -128,5 +130,14 @@ mod tests {
         assert!(!format!("{pn:?}").contains("1990"));
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secret_is_wiped_on_drop() {
+        fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+        wiped_on_drop::<Secret>();
+        let mut s = Secret::new("hunter2");
+        s.zeroize();
+        assert_eq!(s.expose(), "");
     }
 }

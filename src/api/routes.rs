@@ -1,0 +1,190 @@
+//! The hub's route table: the one list the router is built from and the OpenAPI document
+//! is checked against.
+//!
+//! axum cannot list the routes of a built router, so a route added straight to the
+//! router would be invisible to any documentation check. Every hub route therefore goes
+//! through [`table`]; the tests below fail when the table and the OpenAPI document
+//! disagree in either direction.
+
+#[cfg(test)]
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::handler::Handler;
+use axum::routing::{MethodFilter, MethodRouter, on};
+
+use super::health::Readiness;
+use super::{AppState, audit, flags, health, matches, openapi};
+
+/// The methods the hub serves. Kept to the ones in use so a route's method is known
+/// without parsing it out of a `MethodRouter`, which axum does not expose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Verb {
+    Get,
+    Post,
+}
+
+impl Verb {
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+        }
+    }
+
+    /// The key of this method in an OpenAPI path item.
+    #[cfg(test)]
+    fn openapi_key(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+        }
+    }
+}
+
+pub(crate) struct Route {
+    /// Already applied to `handler`; kept so the documentation check can read it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub verb: Verb,
+    pub path: &'static str,
+    pub handler: MethodRouter<AppState>,
+}
+
+fn route<H, T>(verb: Verb, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    Route {
+        verb,
+        path,
+        handler: on(verb.filter(), handler),
+    }
+}
+
+/// Every hub route. `readiness` is per router (not global) so that two hubs in one
+/// process never share a cached readiness answer.
+pub(crate) fn table(readiness: &Arc<Readiness>) -> Vec<Route> {
+    let readiness = readiness.clone();
+    use Verb::{Get, Post};
+    vec![
+        route(Post, "/v1/flags", flags::place),
+        route(Get, "/v1/flags/{id}", flags::get),
+        route(Post, "/v1/flags/{id}/lift", flags::lift),
+        route(Post, "/v1/matches", matches::run),
+        route(Get, "/v1/audit/checkpoint", audit::checkpoint),
+        route(Get, "/v1/audit/public-key", audit::public_key),
+        route(Get, "/v1/audit/entries", audit::entries),
+        route(
+            Get,
+            "/v1/audit/entries/{leaf_index}/inclusion",
+            audit::inclusion,
+        ),
+        route(Get, "/v1/audit/consistency", audit::consistency),
+        route(Get, "/v1/openapi.json", openapi::serve),
+        route(Get, "/healthz", health::live),
+        route(Get, "/readyz", move |State(state): State<AppState>| {
+            health::ready(state, readiness)
+        }),
+    ]
+}
+
+/// (method, path) pairs of an OpenAPI document serialised as JSON.
+#[cfg(test)]
+fn documented(doc: &serde_json::Value) -> BTreeSet<(String, String)> {
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+    doc.get("paths")
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flatten()
+        .flat_map(|(path, item)| {
+            METHODS
+                .iter()
+                .filter(|m| item.get(**m).is_some())
+                .map(move |m| ((*m).to_string(), path.clone()))
+        })
+        .collect()
+}
+
+/// (method, path) pairs of a route table, in the same shape as [`documented`].
+#[cfg(test)]
+fn routed(table: &[Route]) -> BTreeSet<(String, String)> {
+    table
+        .iter()
+        .map(|r| (r.verb.openapi_key().to_string(), r.path.to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use utoipa::OpenApi;
+
+    use super::*;
+    use crate::api::ApiDoc;
+
+    fn doc() -> serde_json::Value {
+        serde_json::to_value(ApiDoc::openapi()).expect("document serialises")
+    }
+
+    fn table_now() -> Vec<Route> {
+        table(&Arc::new(Readiness::new(Duration::from_secs(1))))
+    }
+
+    #[test]
+    fn every_routed_operation_is_documented() {
+        let undocumented: Vec<_> = routed(&table_now())
+            .difference(&documented(&doc()))
+            .cloned()
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "routed but missing from the OpenAPI document: {undocumented:?}"
+        );
+    }
+
+    #[test]
+    fn every_documented_operation_is_routed() {
+        let unrouted: Vec<_> = documented(&doc())
+            .difference(&routed(&table_now()))
+            .cloned()
+            .collect();
+        assert!(
+            unrouted.is_empty(),
+            "documented but not routed: {unrouted:?}"
+        );
+    }
+
+    #[test]
+    fn the_comparison_sees_a_route_added_without_documentation() {
+        // Guards the two tests above against comparing two empty sets.
+        let mut table = table_now();
+        assert!(routed(&table).len() >= 12);
+        table.push(route(Verb::Post, "/v1/undocumented", || async {}));
+        let missing: Vec<_> = routed(&table)
+            .difference(&documented(&doc()))
+            .cloned()
+            .collect();
+        assert_eq!(
+            missing,
+            [("post".to_string(), "/v1/undocumented".to_string())]
+        );
+    }
+
+    #[test]
+    fn the_comparison_sees_a_method_documented_on_a_routed_path_but_not_routed() {
+        let mut doc = doc();
+        doc["paths"]["/v1/matches"]["get"] = serde_json::json!({"responses": {}});
+        let extra: Vec<_> = documented(&doc)
+            .difference(&routed(&table_now()))
+            .cloned()
+            .collect();
+        assert_eq!(extra, [("get".to_string(), "/v1/matches".to_string())]);
+    }
+}
