@@ -125,6 +125,10 @@ impl TestHub {
         let mut config = Config {
             database_url: None,
             auth_cache_ms: 0,
+            // One address (loopback) sends every test request; tests of the per-client
+            // limit set their own.
+            ip_rate_per_second: 1_000_000,
+            ip_burst: 1_000_000,
             ..Config::default()
         };
         tune(&mut config);
