@@ -181,7 +181,11 @@ impl Config {
                 "interval and retention must be > 0",
             );
         }
-        if let Err(e) = self.bankid.validate(self.production) {
+        if let Err(e) = self
+            .bankid
+            .validate(self.production)
+            .and_then(|()| self.bankid.validate_exposure(self.listen))
+        {
             return Err(ConfigError::Invalid {
                 field: e.field,
                 reason: e.reason,
