@@ -259,7 +259,11 @@ impl Config {
                 "must not exceed flag_retention_days * 24",
             );
         }
-        if let Err(e) = self.bankid.validate(self.production) {
+        if let Err(e) = self
+            .bankid
+            .validate(self.production)
+            .and_then(|()| self.bankid.validate_exposure(self.listen))
+        {
             return Err(ConfigError::Invalid {
                 field: e.field,
                 reason: e.reason,

@@ -287,3 +287,96 @@ fn external_mode_from_the_environment_without_a_base_url_is_refused() -> TestRes
     assert!(err.contains("bankid.base_url"), "{err}");
     Ok(())
 }
+
+#[test]
+fn serve_refuses_the_simulator_on_a_non_loopback_listen_address() -> TestResult {
+    let data_dir = tempfile::tempdir()?;
+    let mut child = fraudhub()
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .env("FRAUDHUB_DATA_DIR", data_dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // A hub that starts anyway would serve forever: give it 20 s, then fail.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait()?.is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve started on 0.0.0.0 with the simulator instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused: {err}");
+    assert!(
+        err.contains("bankid.simulator_allow_non_loopback") && err.contains("0.0.0.0"),
+        "message names the key and the address: {err}"
+    );
+    assert!(!data_dir.path().join("bankid-sim").exists());
+    assert!(!data_dir.path().join("fraudhub.db").exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn serve_exposes_the_simulator_beyond_loopback_only_with_the_explicit_flag() -> TestResult {
+    let db = TestDb::new().await;
+    let data_dir = tempfile::tempdir()?;
+    let port = free_port();
+    let hub = Running::spawn(
+        fraudhub()
+            .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
+            .env("FRAUDHUB_DATABASE_URL", &db.url)
+            .env("FRAUDHUB_DATA_DIR", data_dir.path())
+            .env("FRAUDHUB_BANKID__SIMULATOR_ALLOW_NON_LOOPBACK", "true"),
+    );
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ok(&http, &format!("{base}/readyz")).await;
+    // Exposed on purpose, so host names other than loopback ones are served.
+    let page = http
+        .get(format!("{base}/bankid-sim/"))
+        .header("host", format!("devbox.internal:{port}"))
+        .send()
+        .await?;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers().get("x-frame-options").unwrap(), "DENY");
+
+    let out = hub.terminate().await;
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "clean exit on SIGTERM: {logs}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_embedded_device_page_refuses_a_foreign_origin() -> TestResult {
+    let db = TestDb::new().await;
+    let data_dir = tempfile::tempdir()?;
+    let port = free_port();
+    let hub = Running::spawn(
+        fraudhub()
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("FRAUDHUB_DATABASE_URL", &db.url)
+            .env("FRAUDHUB_DATA_DIR", data_dir.path()),
+    );
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ok(&http, &format!("{base}/readyz")).await;
+    let resp = http
+        .post(format!("{base}/bankid-sim/api/orders/nope/approve"))
+        .header("origin", "https://evil.example")
+        .json(&serde_json::json!({}))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 403);
+    let same = http
+        .post(format!("{base}/bankid-sim/api/orders/nope/approve"))
+        .header("origin", &base)
+        .json(&serde_json::json!({}))
+        .send()
+        .await?;
+    assert_eq!(same.status(), 404, "same origin reaches the handler");
+    hub.terminate().await;
+    Ok(())
+}

@@ -312,3 +312,26 @@ async fn configured_latency_delays_responses() -> TestResult {
     assert!(t.elapsed() >= Duration::from_millis(150));
     Ok(())
 }
+
+#[tokio::test]
+async fn an_oversized_response_body_is_refused_not_buffered() -> TestResult {
+    let env = start().await?;
+    let order = env.client.auth(&auth_for(ANNA)).await?;
+    // cancel's answer is `{}` decoded as any JSON value, so without a cap the
+    // padded 1 MiB body would be accepted.
+    env.device_ok(
+        "/api/faults",
+        json!({ "kind": "oversizedBody", "endpoint": "cancel" }),
+    )
+    .await?;
+    let r = env.client.cancel(&order.order_ref).await;
+    assert!(
+        matches!(
+            r,
+            Err(BankIdError::ResponseTooLarge { limit, .. }) if limit == fraudhub::bankid::MAX_RESPONSE_BYTES
+        ),
+        "{r:?}"
+    );
+    assert!(!r.err().map(|e| e.is_retryable()).unwrap_or(true));
+    Ok(())
+}

@@ -63,11 +63,20 @@ async fn a_forwarded_address_counts_only_behind_a_trusted_proxy() -> TestResult 
     })
     .await;
     for _ in 0..2 {
-        assert_eq!(get_from(&trusted, "/healthz", Some("203.0.113.1")).await.0, 200);
+        assert_eq!(
+            get_from(&trusted, "/healthz", Some("203.0.113.1")).await.0,
+            200
+        );
     }
-    assert_eq!(get_from(&trusted, "/healthz", Some("203.0.113.1")).await.0, 429);
+    assert_eq!(
+        get_from(&trusted, "/healthz", Some("203.0.113.1")).await.0,
+        429
+    );
     // Another client behind the same proxy has its own allowance.
-    assert_eq!(get_from(&trusted, "/healthz", Some("203.0.113.2")).await.0, 200);
+    assert_eq!(
+        get_from(&trusted, "/healthz", Some("203.0.113.2")).await.0,
+        200
+    );
 
     let untrusted = TestHub::start_with(|c| {
         c.ip_rate_per_second = 1;
@@ -75,10 +84,20 @@ async fn a_forwarded_address_counts_only_behind_a_trusted_proxy() -> TestResult 
     })
     .await;
     for _ in 0..2 {
-        assert_eq!(get_from(&untrusted, "/healthz", Some("203.0.113.1")).await.0, 200);
+        assert_eq!(
+            get_from(&untrusted, "/healthz", Some("203.0.113.1"))
+                .await
+                .0,
+            200
+        );
     }
     // Without trust the header is the client's own claim and changes nothing.
-    assert_eq!(get_from(&untrusted, "/healthz", Some("203.0.113.2")).await.0, 429);
+    assert_eq!(
+        get_from(&untrusted, "/healthz", Some("203.0.113.2"))
+            .await
+            .0,
+        429
+    );
     Ok(())
 }
 

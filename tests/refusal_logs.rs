@@ -32,7 +32,9 @@ async fn refusals_log_client_key_id_and_member() -> TestResult {
         .with_ansi(false)
         .init();
     let hub = TestHub::start().await;
-    let (member, key) = hub.member_with("bank-a", "flags:write", 10_000, 10_000).await;
+    let (member, key) = hub
+        .member_with("bank-a", "flags:write", 10_000, 10_000)
+        .await;
     let key_id = key.split('_').nth(1).unwrap().to_string();
     let secret = key.rsplit('_').next().unwrap().to_string();
     // 403: the key lacks matches:read.
@@ -42,15 +44,27 @@ async fn refusals_log_client_key_id_and_member() -> TestResult {
     assert_eq!(hub.match_one(&forged, PN).await.0, 401);
     hub.stop().await;
     let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
-    let refusals: Vec<&str> = text.lines().filter(|l| l.contains("request refused")).collect();
+    let refusals: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("request refused"))
+        .collect();
     assert_eq!(refusals.len(), 2, "{text}");
     let forbidden = refusals.iter().find(|l| l.contains("status=403")).unwrap();
     assert!(forbidden.contains("client=127.0.0.1"), "{forbidden}");
-    assert!(forbidden.contains(&format!("key_id={key_id}")), "{forbidden}");
-    assert!(forbidden.contains(&format!("member={member}")), "{forbidden}");
+    assert!(
+        forbidden.contains(&format!("key_id={key_id}")),
+        "{forbidden}"
+    );
+    assert!(
+        forbidden.contains(&format!("member={member}")),
+        "{forbidden}"
+    );
     let unauthorized = refusals.iter().find(|l| l.contains("status=401")).unwrap();
     assert!(unauthorized.contains("client=127.0.0.1"), "{unauthorized}");
-    assert!(unauthorized.contains(&format!("key_id={key_id}")), "{unauthorized}");
+    assert!(
+        unauthorized.contains(&format!("key_id={key_id}")),
+        "{unauthorized}"
+    );
     assert!(!text.contains(&secret), "a key's secret is never logged");
     Ok(())
 }

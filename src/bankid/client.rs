@@ -12,6 +12,12 @@ use super::types::{
     OrderRefRequest, OrderRequest, OrderResponse, PhoneOrderRequest, PhoneOrderResponse,
 };
 
+/// The most the client reads of a BankID response body. Real answers are
+/// well under 16 KiB (completionData with a signature and OCSP response);
+/// anything larger is refused instead of buffered, so a broken or hostile
+/// endpoint cannot make the hub allocate without bound.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
 /// BankID's public test environment.
 pub const TEST_BASE_URL: &str = "https://appapi2.test.bankid.com/rp/v6.0/";
 /// BankID production.
@@ -147,7 +153,7 @@ impl BankIdClient {
             .await
             .map_err(BankIdError::Transport)?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(BankIdError::Transport)?;
+        let bytes = read_capped(resp, path, MAX_RESPONSE_BYTES).await?;
         if !status.is_success() {
             let err = BankIdError::from_response(status.as_u16(), &bytes);
             tracing::warn!(path, status = status.as_u16(), error = %err, "bankid request failed");
@@ -155,4 +161,34 @@ impl BankIdClient {
         }
         serde_json::from_slice(&bytes).map_err(|e| BankIdError::Decode(format!("{path}: {e}")))
     }
+}
+
+/// The body, chunk by chunk, refusing it as soon as it passes `limit` (a
+/// declared Content-Length over the limit is refused before reading).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    path: &str,
+    limit: usize,
+) -> Result<Vec<u8>, BankIdError> {
+    let too_large = || {
+        tracing::warn!(path, limit, "bankid response body too large; abandoned");
+        BankIdError::ResponseTooLarge {
+            path: path.to_owned(),
+            limit,
+        }
+    };
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BankIdError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -160,7 +160,11 @@ async fn start_simulator(
         bankid: Arc::new(BankId {
             client: Arc::new(client),
             mode: BankIdMode::Simulator,
-            device_router: Some(sim.device_router()),
+            device_router: Some(if settings.simulator_allow_non_loopback {
+                sim.device_router_any_host()
+            } else {
+                sim.device_router()
+            }),
         }),
         sim: Some(sim),
     })

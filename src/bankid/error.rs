@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::log_safe::{MAX_DETAILS_CHARS, escape_for_log};
+
 /// The error body BankID returns with every 4xx/5xx.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +54,10 @@ pub enum BankIdError {
     /// Connection, TLS handshake or timeout failure before a response.
     #[error("bankid: transport error: {0}")]
     Transport(#[source] reqwest::Error),
+    /// A response body larger than the client reads (see
+    /// `MAX_RESPONSE_BYTES`); it is abandoned, not buffered.
+    #[error("bankid: {path}: response body larger than {limit} bytes")]
+    ResponseTooLarge { path: String, limit: usize },
     /// A 200 response whose body does not match the v6 schema.
     #[error("bankid: could not decode response: {0}")]
     Decode(String),
@@ -64,7 +70,9 @@ pub enum BankIdError {
 }
 
 impl BankIdError {
-    /// Maps a non-2xx response to the matching variant.
+    /// Maps a non-2xx response to the matching variant. The remote's
+    /// `errorCode` and `details` texts are kept escaped and length-capped
+    /// (see [`escape_for_log`]): they end up in log lines and messages.
     pub fn from_response(status: u16, body: &[u8]) -> Self {
         if status == 429 {
             return Self::TooManyRequests;
@@ -77,9 +85,10 @@ impl BankIdError {
             return Self::Unexpected {
                 status,
                 error_code: String::new(),
-                details: String::from_utf8_lossy(body).chars().take(200).collect(),
+                details: escape_for_log(&String::from_utf8_lossy(body), MAX_DETAILS_CHARS),
             };
         };
+        let details = escape_for_log(&details, MAX_DETAILS_CHARS);
         match error_code.as_str() {
             "alreadyInProgress" => Self::AlreadyInProgress { details },
             "invalidParameters" => Self::InvalidParameters { details },
@@ -92,7 +101,7 @@ impl BankIdError {
             "internalError" => Self::InternalError { details },
             _ => Self::Unexpected {
                 status,
-                error_code,
+                error_code: escape_for_log(&error_code, 64),
                 details,
             },
         }
@@ -128,5 +137,20 @@ mod tests {
             BankIdError::from_response(418, br#"{"errorCode":"teapot"}"#),
             BankIdError::Unexpected { status: 418, .. }
         ));
+    }
+
+    #[test]
+    fn remote_details_are_kept_escaped_and_capped() {
+        let body = serde_json::json!({
+            "errorCode": "internalError",
+            "details": format!("x\nERROR forged line{}", "y".repeat(5000)),
+        });
+        let e = BankIdError::from_response(500, body.to_string().as_bytes());
+        let shown = e.to_string();
+        assert!(!shown.contains('\n'), "{shown}");
+        assert!(shown.contains("x\\nERROR forged line"), "{shown}");
+        assert!(shown.chars().count() < 300, "{}", shown.len());
+        let raw = BankIdError::from_response(502, b"<html>\r\nSet-Cookie: x</html>");
+        assert!(!raw.to_string().contains('\r'), "{raw}");
     }
 }

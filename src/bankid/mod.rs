@@ -8,6 +8,7 @@ mod client;
 mod collect;
 pub mod embed;
 mod error;
+pub mod log_safe;
 mod poll;
 pub mod qr;
 mod secret;
@@ -16,7 +17,9 @@ pub mod sim;
 mod tls;
 mod types;
 
-pub use client::{BankIdClient, ClientConfig, PRODUCTION_BASE_URL, TEST_BASE_URL};
+pub use client::{
+    BankIdClient, ClientConfig, MAX_RESPONSE_BYTES, PRODUCTION_BASE_URL, TEST_BASE_URL,
+};
 pub use collect::{
     CollectResponse, CollectStatus, CompletedDevice, CompletedUser, CompletionData, HintCode,
     StepUp,

@@ -49,6 +49,10 @@ pub struct BankIdSettings {
     pub sim_tls_dir: Option<PathBuf>,
     /// Simulator behaviour (lifetimes, latency, faults, scripts).
     pub sim: SimConfig,
+    /// Simulator mode: allow serving the simulator (its device page under
+    /// `/bankid-sim`, where anyone can approve any order) when the hub or
+    /// `sim_listen` is on a non-loopback address. Off: such a start is refused.
+    pub simulator_allow_non_loopback: bool,
 }
 
 impl Default for BankIdSettings {
@@ -66,6 +70,7 @@ impl Default for BankIdSettings {
             sim_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             sim_tls_dir: None,
             sim: SimConfig::default(),
+            simulator_allow_non_loopback: false,
         }
     }
 }
@@ -109,6 +114,32 @@ impl BankIdSettings {
             BankIdMode::Simulator => Ok(()),
             BankIdMode::External => self.validate_external(),
         }
+    }
+
+    /// Refuses to serve the simulator beyond this machine unless the operator
+    /// said so: its device surface approves any order for anyone who reaches
+    /// it. `hub_listen` is where the hub (and so `/bankid-sim`) listens.
+    pub fn validate_exposure(&self, hub_listen: SocketAddr) -> Result<(), SettingError> {
+        if self.mode != BankIdMode::Simulator || self.simulator_allow_non_loopback {
+            return Ok(());
+        }
+        for (what, addr) in [
+            ("listen", hub_listen),
+            ("bankid.sim_listen", self.sim_listen),
+        ] {
+            if !addr.ip().to_canonical().is_loopback() {
+                return refuse(
+                    "bankid.simulator_allow_non_loopback",
+                    format!(
+                        "{what} = {addr} is not a loopback address, and the BankID simulator \
+                         would let anyone who reaches it approve any order; listen on 127.0.0.1, \
+                         use bankid.mode = \"external\", or set \
+                         bankid.simulator_allow_non_loopback = true if you really mean it"
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 
     fn validate_external(&self) -> Result<(), SettingError> {
@@ -239,6 +270,29 @@ mod tests {
         ] {
             assert_eq!(broken.validate(false).err().map(|e| e.field), Some(field));
         }
+    }
+
+    #[test]
+    fn simulator_on_a_non_loopback_address_needs_the_opt_in() {
+        let any = SocketAddr::from(([0, 0, 0, 0], 8080));
+        let local = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 8080));
+        let s = BankIdSettings::default();
+        assert!(s.validate_exposure(local).is_ok());
+        assert_eq!(
+            s.validate_exposure(any).err().map(|e| e.field),
+            Some("bankid.simulator_allow_non_loopback")
+        );
+        let exposed_rp = BankIdSettings {
+            sim_listen: any,
+            ..BankIdSettings::default()
+        };
+        assert!(exposed_rp.validate_exposure(local).is_err());
+        let opted_in = BankIdSettings {
+            simulator_allow_non_loopback: true,
+            ..BankIdSettings::default()
+        };
+        assert!(opted_in.validate_exposure(any).is_ok());
+        assert!(external().validate_exposure(any).is_ok());
     }
 
     #[test]

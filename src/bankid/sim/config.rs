@@ -78,6 +78,9 @@ pub enum FaultKind {
     Unauthorized,
     /// HTTP 429 without a body
     TooManyRequests,
+    /// HTTP 200 with a 1 MiB JSON object (`{"padding": "aaa…"}`), to test
+    /// that RP clients cap what they read.
+    OversizedBody,
 }
 
 /// Fail the next `count` calls (optionally only of one endpoint, e.g.

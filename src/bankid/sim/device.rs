@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::config::FaultRule;
+use super::guard::{self, HostPolicy};
 use super::orders::OrderError;
 use super::page;
 use super::persons::{TEST_PERSONS, TestPerson};
@@ -151,9 +152,10 @@ async fn add_fault(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
     }
 }
 
-pub(crate) fn device_router(state: Arc<SimState>) -> Router {
+pub(crate) fn device_router(state: Arc<SimState>, hosts: HostPolicy) -> Router {
     Router::new()
         .route("/", get(page::index))
+        .route("/style.css", get(page::style))
         .route("/ui/scan", post(page::form_scan))
         .route("/ui/orders/{order_ref}/{action}", post(page::form_action))
         .route("/api/orders", get(list))
@@ -166,4 +168,5 @@ pub(crate) fn device_router(state: Arc<SimState>) -> Router {
         .route("/api/scan", post(scan))
         .route("/api/faults", post(add_fault))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(hosts, guard::guard))
 }

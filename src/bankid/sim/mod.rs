@@ -7,6 +7,7 @@ mod clock;
 mod completion;
 mod config;
 mod device;
+mod guard;
 mod orders;
 mod page;
 mod persons;
@@ -88,8 +89,18 @@ impl SimHandle {
 
     /// The device control surface, to mount (no client certificate needed)
     /// e.g. with `Router::nest("/dev/bankid", handle.device_router())`.
+    /// It answers only to loopback host names (`localhost`, `127.0.0.1`,
+    /// `[::1]`), which defeats DNS rebinding.
     pub fn device_router(&self) -> axum::Router {
-        device::device_router(self.state.clone())
+        device::device_router(self.state.clone(), guard::HostPolicy::LoopbackOnly)
+    }
+
+    /// As [`SimHandle::device_router`] but answering to any host name, for an
+    /// operator who deliberately serves the simulator beyond loopback
+    /// (`bankid.simulator_allow_non_loopback`). The cross-site, content-type
+    /// and framing protections still apply.
+    pub fn device_router_any_host(&self) -> axum::Router {
+        device::device_router(self.state.clone(), guard::HostPolicy::Any)
     }
 
     /// Client configuration that talks to this simulator with its generated

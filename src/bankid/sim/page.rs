@@ -1,6 +1,8 @@
 //! Server-rendered HTML page of the device control surface: pending orders
-//! with buttons, a QR "scan" box and the test persons. No scripts or
-//! external assets; forms post and redirect back (POST-redirect-GET).
+//! with buttons, a QR "scan" box and the test persons. No scripts and no
+//! inline styles (the stylesheet is a same-origin asset so the
+//! Content-Security-Policy can forbid everything inline); forms post and
+//! redirect back (POST-redirect-GET).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -8,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Form;
 use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::Uri;
+use axum::http::{Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -69,6 +71,10 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}\
 form{display:inline}.msg{background:#ffd;padding:.5em}code{font-size:.85em}";
 
+pub(crate) async fn style() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
+}
+
 pub(crate) async fn index(
     State(s): State<Arc<SimState>>,
     OriginalUri(original): OriginalUri,
@@ -81,7 +87,7 @@ pub(crate) async fn index(
     let _ = write!(
         h,
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>BankID simulator device</title>\
-         <style>{STYLE}</style></head><body><h1>BankID simulator: user's device</h1>\
+         <link rel=stylesheet href=\"{p}/style.css\"></head><body><h1>BankID simulator: user's device</h1>\
          <p>This page plays the user's BankID app for the fraudhub simulator. <a href=\"{p}/\">Refresh</a></p>"
     );
     if let Some(msg) = q.get("msg") {

@@ -29,10 +29,16 @@ use crate::bankid::types::{
 const MAX_VISIBLE_B64: usize = 40_000;
 const MAX_NON_VISIBLE_B64: usize = 200_000;
 
+/// Size of the body of the `oversizedBody` fault: far above any sane RP
+/// client's response cap.
+const OVERSIZED_BODY_BYTES: usize = 1 << 20;
+
 pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     details: String,
+    /// The `oversizedBody` fault: answer 200 with a padded JSON object.
+    oversized: bool,
 }
 
 impl ApiError {
@@ -41,6 +47,7 @@ impl ApiError {
             status,
             code,
             details: details.into(),
+            oversized: false,
         }
     }
 
@@ -51,6 +58,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.oversized {
+            let body = format!(r#"{{"padding":"{}"}}"#, "a".repeat(OVERSIZED_BODY_BYTES));
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+        }
         if self.code.is_empty() {
             return self.status.into_response();
         }
@@ -99,6 +115,10 @@ fn fault_error(kind: FaultKind) -> ApiError {
             "RP not authorized (simulated)",
         ),
         FaultKind::TooManyRequests => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "", ""),
+        FaultKind::OversizedBody => ApiError {
+            oversized: true,
+            ..ApiError::new(StatusCode::OK, "", "")
+        },
     }
 }
 
