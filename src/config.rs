@@ -67,6 +67,13 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// BankID: the built-in simulator (default) or an external BankID environment.
     pub bankid: BankIdSettings,
+    /// A new connection, or the first byte of a new request on a kept-alive one, must
+    /// deliver a complete request head within this time or is closed without a response.
+    pub header_read_timeout_ms: u64,
+    /// A keep-alive connection with no request in flight is closed after this time.
+    pub idle_timeout_ms: u64,
+    /// Open client connections at most; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -93,6 +100,9 @@ impl Default for Config {
             checkpoint_interval_secs: 60,
             audit_retention_days: 365,
             bankid: BankIdSettings::default(),
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 4096,
         }
     }
 }
@@ -206,6 +216,21 @@ impl Config {
                     "production refuses the generated development master key",
                 );
             }
+        }
+        if !(1..=3_600_000).contains(&self.header_read_timeout_ms) {
+            return invalid(
+                "header_read_timeout_ms",
+                "must be between 1 and 3600000 milliseconds",
+            );
+        }
+        if !(1..=3_600_000).contains(&self.idle_timeout_ms) {
+            return invalid(
+                "idle_timeout_ms",
+                "must be between 1 and 3600000 milliseconds",
+            );
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return invalid("max_connections", "must be between 1 and 1000000");
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::members::AuthCache;
 use crate::pseudonym::{KeyError, MasterKey, Pseudonymiser};
+use crate::server::{ConnLimits, serve_app};
 use crate::store::{Store, StoreError};
 use crate::tlog::{NoteError, NoteSigner};
 
@@ -38,12 +39,16 @@ pub enum HubError {
     },
 }
 
+/// Time allowed on shutdown beyond the request timeout for responses to be written.
+const SHUTDOWN_DRAIN_SLACK: Duration = Duration::from_secs(5);
+
 /// A running hub's state plus the audit writer that must be flushed on shutdown.
 pub struct Hub {
     state: AppState,
     audit_writer: JoinHandle<()>,
     checkpoint_interval: Duration,
     retention_days: u32,
+    conn_limits: ConnLimits,
 }
 
 impl Hub {
@@ -84,6 +89,15 @@ impl Hub {
             audit_writer,
             checkpoint_interval: Duration::from_secs(config.checkpoint_interval_secs),
             retention_days: config.audit_retention_days,
+            conn_limits: ConnLimits {
+                header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+                idle_timeout: Duration::from_millis(config.idle_timeout_ms),
+                max_connections: config.max_connections,
+                // Handlers are cut off at the request timeout, so anything still running
+                // well after it is a stuck response write, not work worth waiting for.
+                drain_timeout: Duration::from_millis(config.request_timeout_ms)
+                    + SHUTDOWN_DRAIN_SLACK,
+            },
         }
     }
 
@@ -99,7 +113,9 @@ impl Hub {
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests, flushes pending
-/// audit entries and closes the database pool.
+/// audit entries, signs a final checkpoint and closes the database pool. If serving
+/// fails (the listening socket breaks) the same sequence runs before the error is
+/// returned, so no committed audit entry is left without a checkpoint.
 pub async fn serve(
     listener: TcpListener,
     hub: Hub,
@@ -110,6 +126,7 @@ pub async fn serve(
         audit_writer,
         checkpoint_interval,
         retention_days,
+        conn_limits,
     } = hub;
     let store = state.store.clone();
     let log = state.audit_log.clone();
@@ -122,9 +139,7 @@ pub async fn serve(
         retention_days,
         stop.clone(),
     ));
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let served = serve_app(listener, router(state), conn_limits, shutdown).await;
     stop.cancel();
     let _ = housekeeping.await;
     // All handler clones of the sink are gone now, so the writer commits what is left
@@ -137,7 +152,7 @@ pub async fn serve(
         tracing::error!(error = %e, "final checkpoint failed");
     }
     store.close().await;
-    Ok(())
+    served
 }
 
 /// Signs checkpoints at the configured cadence and applies audit retention.

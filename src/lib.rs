@@ -16,6 +16,7 @@ pub mod identifiers;
 pub mod matching;
 pub mod members;
 pub mod pseudonym;
+pub mod server;
 pub mod store;
 pub mod tlog;
 
