@@ -185,6 +185,9 @@ async fn housekeeping(
 pub async fn open_store(config: &Config) -> Result<Store, HubError> {
     if config.database_url.is_none() {
         create_private_dir(&config.data_dir)?;
+        // SQLite would create the file with the umask's mode (often 0644); its -wal and
+        // -shm files copy the main file's mode, so creating it 0600 covers all three.
+        create_private_db_file(&config.data_dir.join("fraudhub.db"))?;
     }
     Ok(Store::connect(&config.effective_database_url(), config.db_max_connections).await?)
 }
@@ -242,11 +245,50 @@ fn read_key_file(path: &Path) -> Result<MasterKey, HubError> {
     Ok(MasterKey::from_hex(&text)?)
 }
 
+/// The data directory holds the database and the development keys: owner only.
 fn create_private_dir(dir: &Path) -> Result<(), HubError> {
-    std::fs::create_dir_all(dir).map_err(|source| HubError::DataDir {
-        path: dir.display().to_string(),
-        source,
-    })
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| HubError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    warn_if_shared(dir);
+    Ok(())
+}
+
+fn create_private_db_file(path: &Path) -> Result<(), HubError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| HubError::DataDir {
+            path: path.display().to_string(),
+            source,
+        })?;
+    warn_if_shared(path);
+    Ok(())
+}
+
+/// Files made by older versions (or by hand) keep their mode; the operator decides.
+fn warn_if_shared(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                "readable by other users: should be owner-only (chmod go-rwx)"
+            );
+        }
+    }
 }
 
 fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), HubError> {
