@@ -96,6 +96,13 @@ pub struct Config {
     pub flag_retention_days: u32,
     /// Hours an Idempotency-Key is remembered; a reuse after that creates a new flag.
     pub idempotency_ttl_hours: u32,
+    /// A new connection, or the first byte of a new request on a kept-alive one, must
+    /// deliver a complete request head within this time or is closed without a response.
+    pub header_read_timeout_ms: u64,
+    /// A keep-alive connection with no request in flight is closed after this time.
+    pub idle_timeout_ms: u64,
+    /// Open client connections at most; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -134,6 +141,9 @@ impl Default for Config {
             unknown_key_cache_ms: 60_000,
             flag_retention_days: 90,
             idempotency_ttl_hours: 24,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 4096,
         }
     }
 }
@@ -288,6 +298,21 @@ impl Config {
                     "production refuses the generated development master key",
                 );
             }
+        }
+        if !(1..=3_600_000).contains(&self.header_read_timeout_ms) {
+            return invalid(
+                "header_read_timeout_ms",
+                "must be between 1 and 3600000 milliseconds",
+            );
+        }
+        if !(1..=3_600_000).contains(&self.idle_timeout_ms) {
+            return invalid(
+                "idle_timeout_ms",
+                "must be between 1 and 3600000 milliseconds",
+            );
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return invalid("max_connections", "must be between 1 and 1000000");
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ use crate::enumeration::{EnumerationGuard, EnumerationSettings};
 use crate::members::AuthCache;
 use crate::pseudonym::{KeyError, MasterKey, Pseudonymiser};
 use crate::retention::{RetentionPolicy, run_pass};
+use crate::server::{ConnLimits, serve_app};
 use crate::store::{Store, StoreError};
 use crate::tlog::{NoteError, NoteSigner};
 
@@ -40,12 +41,16 @@ pub enum HubError {
     },
 }
 
+/// Time allowed on shutdown beyond the request timeout for responses to be written.
+const SHUTDOWN_DRAIN_SLACK: Duration = Duration::from_secs(5);
+
 /// A running hub's state plus the audit writer that must be flushed on shutdown.
 pub struct Hub {
     state: AppState,
     audit_writer: JoinHandle<()>,
     checkpoint_interval: Duration,
     retention: RetentionPolicy,
+    conn_limits: ConnLimits,
 }
 
 impl Hub {
@@ -105,6 +110,15 @@ impl Hub {
             audit_writer,
             checkpoint_interval: Duration::from_secs(config.checkpoint_interval_secs),
             retention: RetentionPolicy::from_config(config),
+            conn_limits: ConnLimits {
+                header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+                idle_timeout: Duration::from_millis(config.idle_timeout_ms),
+                max_connections: config.max_connections,
+                // Handlers are cut off at the request timeout, so anything still running
+                // well after it is a stuck response write, not work worth waiting for.
+                drain_timeout: Duration::from_millis(config.request_timeout_ms)
+                    + SHUTDOWN_DRAIN_SLACK,
+            },
         }
     }
 
@@ -120,7 +134,9 @@ impl Hub {
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests, flushes pending
-/// audit entries and closes the database pool.
+/// audit entries, signs a final checkpoint and closes the database pool. If serving
+/// fails (the listening socket breaks) the same sequence runs before the error is
+/// returned, so no committed audit entry is left without a checkpoint.
 pub async fn serve(
     listener: TcpListener,
     hub: Hub,
@@ -131,6 +147,7 @@ pub async fn serve(
         audit_writer,
         checkpoint_interval,
         retention,
+        conn_limits,
     } = hub;
     let store = state.store.clone();
     let log = state.audit_log.clone();
@@ -149,9 +166,7 @@ pub async fn serve(
         retention,
         stop.clone(),
     ));
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let served = serve_app(listener, router(state), conn_limits, shutdown).await;
     stop.cancel();
     let _ = housekeeping.await;
     // All handler clones of the sink are gone now, so the writer commits what is left
@@ -164,7 +179,7 @@ pub async fn serve(
         tracing::error!(error = %e, "final checkpoint failed");
     }
     store.close().await;
-    Ok(())
+    served
 }
 
 /// Signs checkpoints at the configured cadence and runs the retention pass.
@@ -203,6 +218,9 @@ async fn housekeeping(
 pub async fn open_store(config: &Config) -> Result<Store, HubError> {
     if config.database_url.is_none() {
         create_private_dir(&config.data_dir)?;
+        // SQLite would create the file with the umask's mode (often 0644); its -wal and
+        // -shm files copy the main file's mode, so creating it 0600 covers all three.
+        create_private_db_file(&config.data_dir.join("fraudhub.db"))?;
     }
     Ok(Store::connect(&config.effective_database_url(), config.db_max_connections).await?)
 }
@@ -260,11 +278,50 @@ fn read_key_file(path: &Path) -> Result<MasterKey, HubError> {
     Ok(MasterKey::from_hex(&text)?)
 }
 
+/// The data directory holds the database and the development keys: owner only.
 fn create_private_dir(dir: &Path) -> Result<(), HubError> {
-    std::fs::create_dir_all(dir).map_err(|source| HubError::DataDir {
-        path: dir.display().to_string(),
-        source,
-    })
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| HubError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    warn_if_shared(dir);
+    Ok(())
+}
+
+fn create_private_db_file(path: &Path) -> Result<(), HubError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| HubError::DataDir {
+            path: path.display().to_string(),
+            source,
+        })?;
+    warn_if_shared(path);
+    Ok(())
+}
+
+/// Files made by older versions (or by hand) keep their mode; the operator decides.
+fn warn_if_shared(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                "readable by other users: should be owner-only (chmod go-rwx)"
+            );
+        }
+    }
 }
 
 fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), HubError> {

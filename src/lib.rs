@@ -18,6 +18,7 @@ pub mod matching;
 pub mod members;
 pub mod pseudonym;
 pub mod retention;
+pub mod server;
 pub mod store;
 pub mod tlog;
 

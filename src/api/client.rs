@@ -85,7 +85,7 @@ pub async fn resolve_and_log(
         tracing::warn!(
             status = status.as_u16(),
             client = %ip,
-            key_id = key_id.as_deref().unwrap_or("-"),
+            key_id = %key_id.as_deref().unwrap_or("-"),
             member = context.0.get().copied(),
             "request refused"
         );

@@ -1,0 +1,349 @@
+//! The HTTP accept loop, with the connection-level limits `axum::serve` lacks.
+//!
+//! `axum::serve` runs hyper without a timer, so a client that sends half a request line
+//! and then stalls keeps its connection (and its socket, task and buffers) for as long as
+//! it likes, and idle keep-alive connections are never closed. That makes the hub easy
+//! to exhaust with a few thousand slow sockets (OWASP API4). This loop adds:
+//!
+//! * a header read timeout: a fresh connection, or a keep-alive connection on which the
+//!   first byte of a new request has arrived, must complete the request head within
+//!   `header_read_timeout`, or it is closed without a response;
+//! * an idle timeout: a keep-alive connection with no request in flight and no new request
+//!   started is closed after `idle_timeout`;
+//! * a cap on open connections: at the cap the loop stops accepting, so further
+//!   connections wait in the kernel's accept backlog until a slot frees;
+//! * graceful shutdown with a bounded drain.
+//!
+//! hyper's own http1 `header_read_timeout` starts whenever hyper begins waiting for a
+//! request head, which includes the wait between keep-alive requests, so on its own it
+//! would close every idle connection at the header timeout and leave no room for a
+//! separate, longer idle timeout. The split above is therefore enforced by a small
+//! per-connection watchdog that sees bytes arrive (I/O wrapper) and requests start and
+//! finish (service wrapper); hyper's timer stays armed as a backstop at the sum of both.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// Connection-level limits of the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnLimits {
+    /// From connect (or from the first byte of a later request on a keep-alive
+    /// connection) to a complete request head.
+    pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may sit with no request in flight.
+    pub idle_timeout: Duration,
+    /// Open connections at most; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// After shutdown is requested, how long in-flight requests may take to finish
+    /// before their connections are closed anyway.
+    pub drain_timeout: Duration,
+}
+
+/// Pause after an accept error that is about the process rather than one connection
+/// (out of file descriptors or memory), so the loop does not spin while it lasts.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves `app` on `listener` until `shutdown` resolves or the listener fails, then stops
+/// accepting, lets in-flight requests finish (up to `limits.drain_timeout`) and returns.
+/// Each request carries the peer address as `ConnectInfo<SocketAddr>`.
+pub async fn serve_app(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let stop = CancellationToken::new();
+    let mut conns = JoinSet::new();
+    tokio::pin!(shutdown);
+    let outcome = loop {
+        // Reap finished connection tasks so the set does not grow with every connection.
+        while conns.try_join_next().is_some() {}
+        // At the cap we stop calling accept(): new connections queue in the kernel's
+        // backlog and are served in order as slots free, instead of being refused.
+        let slot = tokio::select! {
+            biased;
+            () = &mut shutdown => break Ok(()),
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                // The semaphore is never closed; treat it as a stop if it ever is.
+                Err(_) => break Ok(()),
+            },
+        };
+        let accepted = tokio::select! {
+            biased;
+            () = &mut shutdown => break Ok(()),
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                conns.spawn(connection(
+                    stream,
+                    peer,
+                    slot,
+                    app.clone(),
+                    limits,
+                    stop.clone(),
+                ));
+            }
+            Err(e) if listener_is_broken(&e) => {
+                tracing::error!(error = %e, "listening socket failed; shutting down");
+                break Err(e);
+            }
+            Err(e) if is_connection_error(&e) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed; retrying");
+                tokio::select! {
+                    () = &mut shutdown => break Ok(()),
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                }
+            }
+        }
+    };
+    // Closing the listener makes new connection attempts fail fast (a load balancer moves
+    // on to another instance) rather than queue behind a hub that is going away.
+    drop(listener);
+    stop.cancel();
+    let drained = tokio::time::timeout(limits.drain_timeout, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = conns.len(),
+            "drain timeout reached; closing the remaining connections"
+        );
+        conns.shutdown().await;
+    }
+    outcome
+}
+
+/// The listening socket itself is unusable (closed, shut down, not a listening socket):
+/// retrying would spin forever on a hub nobody can reach.
+fn listener_is_broken(e: &io::Error) -> bool {
+    const EBADF: i32 = 9;
+    e.kind() == io::ErrorKind::InvalidInput || e.raw_os_error() == Some(EBADF)
+}
+
+/// Errors that concern only the connection being accepted; the next accept is fine.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    _slot: OwnedSemaphorePermit,
+    app: Router,
+    limits: ConnLimits,
+    stop: CancellationToken,
+) {
+    let watch = Arc::new(Watch::new());
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        watch: watch.clone(),
+    });
+    let requests = watch.clone();
+    let service = tower::service_fn(move |mut req: Request<Incoming>| {
+        // Per connection rather than per router: the peer is a property of the socket.
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let busy = Busy::start(requests.clone());
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(req).await;
+            // Idle again once the handler has answered: writing the response counts
+            // against the idle timeout, so a client that reads its response slowly (or
+            // not at all) cannot hold the connection beyond it.
+            drop(busy);
+            response
+        }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(limits.idle_timeout + limits.header_read_timeout);
+    let conn = builder.serve_connection(io, TowerToHyperService::new(service));
+    tokio::pin!(conn);
+    let mut draining = false;
+    loop {
+        let deadline = watch.deadline(&limits);
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = stop.cancelled(), if !draining => {
+                // Finishes the request in flight, if any, then closes.
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = watch.changed.notified() => {}
+            () = tokio::time::sleep_until(deadline.map_or_else(Instant::now, |d| d.0)), if deadline.is_some() => {
+                // Activity may have moved the deadline since this sleep began.
+                if let Some((at, reason)) = watch.deadline(&limits)
+                    && Instant::now() >= at
+                {
+                    tracing::debug!(reason, "closing connection");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Waiting for a request head whose first byte (or the connection) arrived then.
+    AwaitingHead(Instant),
+    /// This many requests are being handled.
+    Busy(usize),
+    /// Keep-alive, nothing in flight, since then.
+    Idle(Instant),
+}
+
+/// What the watchdog of one connection needs to know about it.
+struct Watch {
+    phase: Mutex<Phase>,
+    changed: Notify,
+}
+
+impl Watch {
+    fn new() -> Self {
+        Self {
+            phase: Mutex::new(Phase::AwaitingHead(Instant::now())),
+            changed: Notify::new(),
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(Phase) -> Phase) {
+        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        *phase = f(*phase);
+        drop(phase);
+        self.changed.notify_one();
+    }
+
+    fn bytes_arrived(&self) {
+        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Phase::Idle(_) = *phase {
+            *phase = Phase::AwaitingHead(Instant::now());
+            drop(phase);
+            self.changed.notify_one();
+        }
+    }
+
+    fn deadline(&self, limits: &ConnLimits) -> Option<(Instant, &'static str)> {
+        match *self.phase.lock().unwrap_or_else(PoisonError::into_inner) {
+            Phase::AwaitingHead(since) => {
+                Some((since + limits.header_read_timeout, "header read timeout"))
+            }
+            Phase::Idle(since) => Some((since + limits.idle_timeout, "idle timeout")),
+            // Handlers are bounded by the request timeout.
+            Phase::Busy(_) => None,
+        }
+    }
+}
+
+/// Marks one request in flight for as long as it lives.
+struct Busy(Arc<Watch>);
+
+impl Busy {
+    fn start(watch: Arc<Watch>) -> Self {
+        watch.update(|p| match p {
+            Phase::Busy(n) => Phase::Busy(n + 1),
+            _ => Phase::Busy(1),
+        });
+        Self(watch)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.update(|p| match p {
+            Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
+            _ => Phase::Idle(Instant::now()),
+        });
+    }
+}
+
+/// The TCP stream, reporting arriving bytes to the watchdog.
+struct Watched {
+    inner: TcpStream,
+    watch: Arc<Watch>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.watch.bytes_arrived();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
