@@ -165,7 +165,7 @@ async fn connection(
     limits: ConnLimits,
     stop: CancellationToken,
 ) {
-    let watch = Arc::new(Watch::new());
+    let watch = Arc::new(Watch::new(&limits));
     let io = TokioIo::new(Watched {
         inner: stream,
         watch: watch.clone(),
@@ -194,8 +194,16 @@ async fn connection(
     let conn = builder.serve_connection(io, TowerToHyperService::new(service));
     tokio::pin!(conn);
     let mut draining = false;
+    // One timer per connection, re-armed lazily: requests only move deadlines later, so
+    // the timer is checked against the current phase when it fires instead of being
+    // replaced on every request (which cost a timer-wheel insert and a task wake-up per
+    // request). Only a deadline that moves earlier (a new request head after a long idle
+    // spell) wakes the watchdog early.
+    let first = Instant::now() + limits.header_read_timeout;
+    watch.arm(first);
+    let sleep = tokio::time::sleep_until(first);
+    tokio::pin!(sleep);
     loop {
-        let deadline = watch.deadline(&limits);
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -208,15 +216,24 @@ async fn connection(
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = watch.changed.notified() => {}
-            () = tokio::time::sleep_until(deadline.map_or_else(Instant::now, |d| d.0)), if deadline.is_some() => {
-                // Activity may have moved the deadline since this sleep began.
-                if let Some((at, reason)) = watch.deadline(&limits)
-                    && Instant::now() >= at
-                {
-                    tracing::debug!(reason, "closing connection");
-                    return;
+            () = watch.changed.notified() => {
+                if let Some((at, _)) = watch.deadline(&limits) {
+                    watch.arm(at);
+                    sleep.as_mut().reset(at);
                 }
+            }
+            () = sleep.as_mut() => {
+                let next = match watch.deadline(&limits) {
+                    Some((at, reason)) if Instant::now() >= at => {
+                        tracing::debug!(reason, "closing connection");
+                        return;
+                    }
+                    Some((at, _)) => at,
+                    // Handlers are bounded by the request timeout; look again later.
+                    None => Instant::now() + limits.header_read_timeout,
+                };
+                watch.arm(next);
+                sleep.as_mut().reset(next);
             }
         }
     }
@@ -234,36 +251,74 @@ enum Phase {
 
 /// What the watchdog of one connection needs to know about it.
 struct Watch {
-    phase: Mutex<Phase>,
+    state: Mutex<WatchState>,
+    header_read_timeout: std::time::Duration,
+    idle_timeout: std::time::Duration,
     changed: Notify,
 }
 
+struct WatchState {
+    phase: Phase,
+    /// When the watchdog's timer fires next.
+    armed: Instant,
+}
+
 impl Watch {
-    fn new() -> Self {
+    fn new(limits: &ConnLimits) -> Self {
+        let now = Instant::now();
         Self {
-            phase: Mutex::new(Phase::AwaitingHead(Instant::now())),
+            state: Mutex::new(WatchState {
+                phase: Phase::AwaitingHead(now),
+                armed: now + limits.header_read_timeout,
+            }),
+            header_read_timeout: limits.header_read_timeout,
+            idle_timeout: limits.idle_timeout,
             changed: Notify::new(),
         }
     }
 
-    fn update(&self, f: impl FnOnce(Phase) -> Phase) {
-        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
-        *phase = f(*phase);
-        drop(phase);
-        self.changed.notify_one();
+    fn deadline_of(&self, phase: Phase) -> Option<Instant> {
+        match phase {
+            Phase::AwaitingHead(since) => Some(since + self.header_read_timeout),
+            Phase::Idle(since) => Some(since + self.idle_timeout),
+            Phase::Busy(_) => None,
+        }
     }
 
-    fn bytes_arrived(&self) {
-        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Phase::Idle(_) = *phase {
-            *phase = Phase::AwaitingHead(Instant::now());
-            drop(phase);
+    /// Sets the phase and wakes the watchdog only if its timer would now fire too late.
+    /// Under steady traffic deadlines only move later, so this never wakes it.
+    fn set(&self, mut state: std::sync::MutexGuard<'_, WatchState>, phase: Phase) {
+        state.phase = phase;
+        let earlier = self.deadline_of(phase).is_some_and(|at| at < state.armed);
+        drop(state);
+        if earlier {
             self.changed.notify_one();
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, WatchState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn arm(&self, at: Instant) {
+        self.lock().armed = at;
+    }
+
+    fn update(&self, f: impl FnOnce(Phase) -> Phase) {
+        let state = self.lock();
+        let phase = f(state.phase);
+        self.set(state, phase);
+    }
+
+    fn bytes_arrived(&self) {
+        let state = self.lock();
+        if let Phase::Idle(_) = state.phase {
+            self.set(state, Phase::AwaitingHead(Instant::now()));
+        }
+    }
+
     fn deadline(&self, limits: &ConnLimits) -> Option<(Instant, &'static str)> {
-        match *self.phase.lock().unwrap_or_else(PoisonError::into_inner) {
+        match self.lock().phase {
             Phase::AwaitingHead(since) => {
                 Some((since + limits.header_read_timeout, "header read timeout"))
             }

@@ -17,7 +17,6 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tower_governor::GovernorError;
 use tower_governor::key_extractor::KeyExtractor;
 
-use super::AppState;
 use super::problem::ApiError;
 
 /// The client's address as the hub believes it.
@@ -56,13 +55,16 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) 
     peer
 }
 
-/// Outermost hub middleware: resolves the client address, and logs every 401, 403 and
-/// 429 with the client address, the key id presented and the member when known.
-pub async fn resolve_and_log(
-    State(state): State<AppState>,
+/// Outermost hub middleware: sets a client's `X-Request-Id` aside (the hub makes its
+/// own), resolves the client address, and logs every 401, 403 and 429 with the client
+/// address, the key id presented and the member when known. Its state is only the
+/// trusted proxy list, so it costs no `AppState` clone per request.
+pub async fn edge(
+    State(trusted_proxies): State<Arc<[IpAddr]>>,
     mut req: Request,
     next: Next,
 ) -> Response {
+    super::extract::take_client_request_id(&mut req);
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -71,7 +73,7 @@ pub async fn resolve_and_log(
         .headers()
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
-    let ip = client_ip(peer, forwarded, &state.settings.trusted_proxies);
+    let ip = client_ip(peer, forwarded, &trusted_proxies);
     let key_id = presented_key_id(&req).map(str::to_string);
     let context = RefusalContext::default();
     req.extensions_mut().insert(ClientIp(ip));

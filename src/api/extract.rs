@@ -129,10 +129,7 @@ const CORRELATION_MAX: usize = 64;
 /// Moves a client's `X-Request-Id` out of the way of the server's own id. It is kept as
 /// a correlation id only if short, of a token charset, and free of long digit runs: a
 /// client once put a personal number there, and digits are what identifiers are made of.
-pub async fn take_client_request_id(
-    mut req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+pub(super) fn take_client_request_id(req: &mut axum::extract::Request) {
     if let Some(v) = req.headers_mut().remove("x-request-id")
         && let Ok(text) = v.to_str()
         && acceptable_correlation(text)
@@ -140,7 +137,6 @@ pub async fn take_client_request_id(
         let text = text.to_string();
         req.extensions_mut().insert(Correlation(text));
     }
-    next.run(req).await
 }
 
 fn acceptable_correlation(text: &str) -> bool {

@@ -167,7 +167,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::bankid::embed::routes(state.bankid.as_deref()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        .layer(middleware::from_fn_with_state(
+            state.settings.clone(),
+            deadline,
+        ))
         .layer(tower::util::option_layer(client_limit(&state.settings)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
@@ -205,15 +208,14 @@ pub fn router(state: AppState) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            client::resolve_and_log,
-        ))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         // Outermost: a client's X-Request-Id never becomes the request id (it was logged
         // in full and hashed into leaves); it survives only as a checked correlation id.
-        .layer(middleware::from_fn(extract::take_client_request_id))
+        .layer(middleware::from_fn_with_state(
+            Arc::<[std::net::IpAddr]>::from(state.settings.trusted_proxies.as_slice()),
+            client::edge,
+        ))
         .with_state(state)
 }
 
@@ -251,10 +253,11 @@ async fn method_not_allowed(req: Request) -> ApiError {
 
 /// Bounds every request. Body-size rejections from axum are re-shaped here too, so
 /// every error leaves as problem+json.
-async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(state.settings.request_timeout, next.run(req)).await {
+/// Its state is only the settings: an `AppState` clone per request showed up in profiles.
+async fn deadline(State(settings): State<Arc<Settings>>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(settings.request_timeout, next.run(req)).await {
         Ok(resp) if resp.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge(state.settings.body_limit_bytes).into_response()
+            ApiError::PayloadTooLarge(settings.body_limit_bytes).into_response()
         }
         Ok(resp) => resp,
         Err(_) => ApiError::Timeout.into_response(),
