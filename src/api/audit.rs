@@ -73,6 +73,10 @@ pub struct EntryView {
     pub entry_version: i64,
     /// `member`, or `operator:<user>` for an operator's action on this member.
     pub actor: String,
+    /// The member the entry belongs to; the leaf commits to it.
+    pub member_id: Option<i64>,
+    /// Version of the master key that made the subject's token; the leaf commits to it.
+    pub key_version: Option<i64>,
     /// Hex of this member's own value for the subject (version-2 entries; absent after
     /// retention). It differs per member and from the hub-wide token, so it links
     /// nothing across members. Version-1 entries show no subject: their leaf committed
@@ -102,6 +106,8 @@ impl From<&StoredEntry> for EntryView {
                 .actor
                 .clone()
                 .unwrap_or_else(|| crate::audit::entry::ACTOR_MEMBER.to_string()),
+            member_id: e.row.member_id,
+            key_version: e.row.key_version,
             subject: e.row.subject_view.as_deref().map(hex::encode),
             outcome: e.row.outcome.clone(),
             request_id: (!e.redacted).then(|| e.row.request_id.clone()),
