@@ -38,7 +38,9 @@ pub struct BackupReport {
 /// integrity-checked backup.
 pub async fn backup_sqlite(store: &Store, to: &Path) -> Result<BackupReport, BackupError> {
     let shown = to.display().to_string();
-    let target = to.to_str().ok_or_else(|| BackupError::NotUtf8(shown.clone()))?;
+    let target = to
+        .to_str()
+        .ok_or_else(|| BackupError::NotUtf8(shown.clone()))?;
     let started = Instant::now();
     // O_EXCL makes the refusal atomic (and refuses a planted symlink); SQLite accepts an
     // empty file as the VACUUM INTO target and keeps the mode we create it with, so the

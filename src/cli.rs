@@ -10,9 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::audit::log::AuditLog;
-use crate::backup;
 use crate::audit::operator;
 use crate::audit::verify::verify_log;
+use crate::backup;
 use crate::clock::{Clock, SystemClock, from_millis, to_millis};
 use crate::config::{Config, Overrides};
 use crate::hub::{Hub, load_signing_key, open_store, serve};

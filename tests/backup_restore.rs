@@ -136,7 +136,7 @@ async fn assert_restored(url: &str, key: &str, acknowledged_before: i64) {
 
 #[tokio::test]
 async fn sqlite_backup_taken_while_matches_flow_restores_to_a_verifying_log_that_still_matches_flags()
-{
+ {
     let (hub, key, load) = busy_hub(TestDb::sqlite()).await;
     let acknowledged = hub.audit_count().await;
     let work = tempfile::tempdir().unwrap();
@@ -171,7 +171,10 @@ async fn sqlite_backup_taken_while_matches_flow_restores_to_a_verifying_log_that
 async fn backup_refuses_to_overwrite_an_existing_file() {
     let db = TestDb::sqlite();
     let work = tempfile::tempdir().unwrap();
-    ok("migrate", &fraudhub(&db.url, work.path(), &["migrate"]).await);
+    ok(
+        "migrate",
+        &fraudhub(&db.url, work.path(), &["migrate"]).await,
+    );
     let target = work.path().join("yesterday.db");
     std::fs::write(&target, b"yesterday's backup").unwrap();
 
@@ -192,7 +195,10 @@ async fn backup_refuses_to_overwrite_an_existing_file() {
 async fn backup_file_is_readable_by_its_owner_only() {
     let db = TestDb::sqlite();
     let work = tempfile::tempdir().unwrap();
-    ok("migrate", &fraudhub(&db.url, work.path(), &["migrate"]).await);
+    ok(
+        "migrate",
+        &fraudhub(&db.url, work.path(), &["migrate"]).await,
+    );
     let target = work.path().join("backup.db");
 
     ok(
@@ -231,7 +237,10 @@ async fn backup_on_postgresql_exits_non_zero_with_the_pg_dump_command() {
     assert!(err.contains(&expected), "{err}");
     assert!(err.contains("pg_restore --no-owner -d"), "{err}");
     assert!(err.contains("master key"), "{err}");
-    assert!(!err.contains("s3cret"), "the password is never printed: {err}");
+    assert!(
+        !err.contains("s3cret"),
+        "the password is never printed: {err}"
+    );
     assert!(!target.exists());
 }
 
@@ -245,8 +254,7 @@ async fn run(program: &str, args: &[&str]) {
 }
 
 #[tokio::test]
-async fn postgres_pg_dump_and_pg_restore_round_trip_to_a_verifying_log_that_still_matches_flags()
-{
+async fn postgres_pg_dump_and_pg_restore_round_trip_to_a_verifying_log_that_still_matches_flags() {
     let admin = match std::env::var("FRAUDHUB_TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => url,
         _ => {
@@ -260,7 +268,9 @@ async fn postgres_pg_dump_and_pg_restore_round_trip_to_a_verifying_log_that_stil
     let dump = work.path().join("fraudhub.dump");
     let dump_path = dump.to_str().unwrap();
 
+    let during_start = load.answered();
     run("pg_dump", &["-Fc", "-f", dump_path, "-d", &hub.db.url]).await;
+    let during_end = load.answered();
     load.stop().await;
     let _db = hub.stop().await;
 
@@ -273,7 +283,15 @@ async fn postgres_pg_dump_and_pg_restore_round_trip_to_a_verifying_log_that_stil
         .unwrap();
     let base = admin.rsplit_once('/').unwrap().0;
     let restored_url = format!("{base}/{name}");
-    run("pg_restore", &["--no-owner", "-d", &restored_url, dump_path]).await;
+    run(
+        "pg_restore",
+        &["--no-owner", "-d", &restored_url, dump_path],
+    )
+    .await;
+    assert!(
+        during_end > during_start,
+        "matches were answered while pg_dump ran ({during_start} → {during_end})"
+    );
 
     assert_restored(&restored_url, &key, acknowledged).await;
     sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
