@@ -1,7 +1,7 @@
 //! The operator's command line. `anyhow` lives here and at start-up only.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,12 +12,13 @@ use tokio::net::TcpListener;
 use crate::audit::log::AuditLog;
 use crate::audit::operator;
 use crate::audit::verify::verify_log;
+use crate::backup;
 use crate::clock::{Clock, SystemClock, from_millis, to_millis};
 use crate::config::{Config, Overrides};
 use crate::hub::{Hub, load_signing_key, open_store, serve};
 use crate::members::{issue_key, parse_scopes};
 use crate::retention::{RetentionPolicy, run_pass};
-use crate::store::Store;
+use crate::store::{Store, sqlite_file};
 use crate::tlog::NoteVerifier;
 
 #[derive(Debug, Parser)]
@@ -77,6 +78,13 @@ enum Command {
     /// Apply the retention rules (audit redaction, flag purge, idempotency expiry).
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Write a consistent copy of the SQLite database while the hub runs (on PostgreSQL:
+    /// print the pg_dump command to run instead).
+    Backup {
+        /// The new backup file; an existing file is never overwritten.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,7 +244,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tls_dir,
             device_listen,
         } => run_bankid_sim(&config, listen, tls_dir, device_listen).await,
+        Command::Backup { to } => run_backup(&config, &to).await,
     }
+}
+
+async fn run_backup(config: &Config, to: &Path) -> anyhow::Result<()> {
+    let url = config.effective_database_url();
+    if !url.starts_with("sqlite:") {
+        bail!(
+            "{}\n{}",
+            backup::postgres_instructions(&url, to),
+            backup::not_included(config)
+        );
+    }
+    // Not open_store: a backup must not create an empty database where none was.
+    let source = sqlite_file(&url)?;
+    if !source.is_file() {
+        bail!(
+            "no SQLite database at {}: nothing to back up",
+            source.display()
+        );
+    }
+    let store = Store::connect(&url, 1).await?;
+    let result = backup::backup_sqlite(&store, to).await;
+    store.close().await;
+    let report = result?;
+    println!(
+        "backup written to {}: {} bytes in {} ms, integrity check ok; {} audit entries, {} checkpoints, {} flags",
+        report.path.display(),
+        report.bytes,
+        report.elapsed.as_millis(),
+        report.contents.audit_entries,
+        report.contents.checkpoints,
+        report.contents.flags
+    );
+    println!("{}", backup::not_included(config));
+    Ok(())
 }
 
 async fn run_serve(config: Config) -> anyhow::Result<()> {

@@ -5,12 +5,14 @@
 //! only portable types (BIGINT, TEXT, BLOB/BYTEA), so one code path has one behaviour.
 
 mod audit;
+mod backup;
 mod flags;
 mod members;
 mod retention;
 mod tlog;
 
 pub use audit::{AuditRow, StoredEntry, audit_index};
+pub use backup::{BackupContents, inspect_sqlite_backup, sqlite_file};
 pub use flags::{FlagRow, Idempotency, IdempotentOutcome, NewFlag};
 pub use members::{ApiKeyRow, AuthRow, MemberRow};
 pub use tlog::CheckpointRow;

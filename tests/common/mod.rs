@@ -296,3 +296,26 @@ pub async fn split(resp: reqwest::Response) -> (u16, Value) {
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     (status, body)
 }
+
+impl TestDb {
+    /// A fresh SQLite database even when the suite runs on PostgreSQL, for SQLite-only
+    /// features such as `fraudhub backup`.
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hub.db");
+        TestDb {
+            url: format!("sqlite:{}?mode=rwc", path.display()),
+            _dir: Some(dir),
+            sqlite_path: Some(path),
+        }
+    }
+
+    /// An existing database that something else owns (a restored backup).
+    pub fn at(url: &str) -> TestDb {
+        TestDb {
+            url: url.to_string(),
+            _dir: None,
+            sqlite_path: None,
+        }
+    }
+}
