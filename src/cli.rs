@@ -185,8 +185,11 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("FRAUDHUB_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    use std::io::IsTerminal;
+    // Colour codes only for a person at a terminal: log collectors and files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if std::env::var("FRAUDHUB_LOG_FORMAT").is_ok_and(|v| v == "json") {
         builder.json().init();

@@ -103,6 +103,11 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// Open client connections at most; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// How long a request waits for a database connection (reconnecting included) before
+    /// it is answered 503 `unavailable`.
+    pub db_acquire_timeout_ms: u64,
+    /// Readiness fails when one audit group commit has run longer than this.
+    pub audit_stall_ms: u64,
 }
 
 impl Default for Config {
@@ -144,6 +149,8 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             max_connections: 4096,
+            db_acquire_timeout_ms: 5_000,
+            audit_stall_ms: 5_000,
         }
     }
 }
@@ -313,6 +320,18 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&self.max_connections) {
             return invalid("max_connections", "must be between 1 and 1000000");
+        }
+        if !(1..=600_000).contains(&self.db_acquire_timeout_ms) {
+            return invalid(
+                "db_acquire_timeout_ms",
+                "must be between 1 and 600000 milliseconds",
+            );
+        }
+        if !(1..=3_600_000).contains(&self.audit_stall_ms) {
+            return invalid(
+                "audit_stall_ms",
+                "must be between 1 and 3600000 milliseconds",
+            );
         }
         Ok(())
     }

@@ -102,6 +102,7 @@ impl Hub {
                 ip_rate_per_second: config.ip_rate_per_second,
                 ip_burst: config.ip_burst,
                 retention: RetentionPolicy::from_config(config),
+                audit_stall: Duration::from_millis(config.audit_stall_ms),
             }),
             bankid: None,
         };
@@ -222,7 +223,12 @@ pub async fn open_store(config: &Config) -> Result<Store, HubError> {
         // -shm files copy the main file's mode, so creating it 0600 covers all three.
         create_private_db_file(&config.data_dir.join("fraudhub.db"))?;
     }
-    Ok(Store::connect(&config.effective_database_url(), config.db_max_connections).await?)
+    Ok(Store::connect_with_timeout(
+        &config.effective_database_url(),
+        config.db_max_connections,
+        Duration::from_millis(config.db_acquire_timeout_ms),
+    )
+    .await?)
 }
 
 /// The master key: from the environment, else from a file, else (development only) a

@@ -33,15 +33,20 @@ pub async fn live() -> Json<ProbeStatus> {
     Json(ProbeStatus { status: "ok" })
 }
 
-/// Readiness: the database answers; load balancers stop routing here when it does not.
-/// The answer may be up to one second old.
+/// Readiness: the database answers and the audit writer commits; load balancers stop
+/// routing here when either fails. The database answer may be up to one second old; the
+/// writer's state is read fresh on every probe (it costs no I/O).
 #[utoipa::path(get, path = "/readyz", tag = "probes",
-    responses((status = 200, description = "The database answers", body = ProbeStatus),
-        (status = 503, description = "The database does not answer", body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The database answers and the audit writer commits", body = ProbeStatus),
+        (status = 503, description = "The database does not answer, or the audit writer has stopped or is stuck", body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn ready(
     state: AppState,
     readiness: Arc<Readiness>,
 ) -> Result<Json<ProbeStatus>, ApiError> {
+    if let Some(stall) = state.audit.stall(state.settings.audit_stall) {
+        tracing::warn!(reason = %stall, "not ready");
+        return Err(ApiError::NotReady(stall.to_string()));
+    }
     let ready = readiness
         .check(|| async {
             match tokio::time::timeout(PING_TIMEOUT, state.store.ping()).await {
@@ -60,7 +65,7 @@ pub async fn ready(
     if ready {
         Ok(Json(ProbeStatus { status: "ready" }))
     } else {
-        Err(ApiError::Unavailable)
+        Err(ApiError::NotReady("the database does not answer".into()))
     }
 }
 

@@ -52,6 +52,8 @@ pub struct Settings {
     pub ip_burst: u32,
     /// Retention rules; handlers need the idempotency TTL.
     pub retention: crate::retention::RetentionPolicy,
+    /// Readiness fails when one audit commit runs longer than this.
+    pub audit_stall: Duration,
 }
 
 #[derive(Clone)]

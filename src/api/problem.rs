@@ -55,6 +55,9 @@ pub enum ApiError {
     Timeout,
     #[error("service unavailable")]
     Unavailable,
+    /// Readiness refused; the reason names the failing dependency, never data.
+    #[error("not ready: {0}")]
+    NotReady(String),
     /// Internal failures: logged with their cause, answered with a generic body.
     #[error("internal error: {0}")]
     Internal(String),
@@ -116,7 +119,7 @@ impl ApiError {
                 "timeout",
                 "Request timed out",
             ),
-            Unavailable => (
+            Unavailable | NotReady(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
@@ -163,6 +166,10 @@ impl IntoResponse for ApiError {
         {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
+        if let ApiError::Unavailable = self {
+            // Database outages are usually a restart or failover: seconds, not minutes.
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -175,6 +182,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(why) => ApiError::Conflict(why),
+            // A database restart or network cut is retryable, not a hub bug.
+            other if other.is_unavailable() => {
+                tracing::warn!(cause = %other, "database unavailable");
+                ApiError::Unavailable
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -182,7 +194,11 @@ impl From<StoreError> for ApiError {
 
 impl From<AuditError> for ApiError {
     fn from(e: AuditError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            // The writer already logged the cause, once for the whole batch.
+            AuditError::Unavailable(_) => ApiError::Unavailable,
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

@@ -9,26 +9,40 @@
 //! round trip of its own and its audited outcome is exactly what it was told.
 
 pub mod entry;
+pub mod health;
 pub mod log;
 pub mod operator;
 pub mod verify;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use health::{EndedOnDrop, WriterHealth, WriterStall};
+
 use crate::store::{AuditRow, FlagRow, Store, StoreError};
 
-#[derive(Debug, thiserror::Error)]
+/// Cloned to every request of a failed group commit, so each keeps the cause.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuditError {
     #[error("audit writer has stopped")]
     WriterGone,
     #[error("audit commit failed: {0}")]
     Commit(String),
+    /// The database was unreachable: retryable, answered 503 rather than 500.
+    #[error("audit commit failed, database unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for AuditError {
     fn from(e: StoreError) -> Self {
-        AuditError::Commit(e.to_string())
+        if e.is_unavailable() {
+            AuditError::Unavailable(e.to_string())
+        } else {
+            AuditError::Commit(e.to_string())
+        }
     }
 }
 
@@ -42,13 +56,14 @@ struct Pending {
     rows: Vec<AuditRow>,
     /// With lookups, each entry's outcome is set by the writer (`flagged` or `clear`).
     lookup: Option<(Lookups, i64)>,
-    done: oneshot::Sender<Result<Found, String>>,
+    done: oneshot::Sender<Result<Found, AuditError>>,
 }
 
 /// Cheap-to-clone handle used by request handlers.
 #[derive(Clone, Debug)]
 pub struct AuditSink {
     tx: mpsc::Sender<Pending>,
+    health: Arc<WriterHealth>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -64,8 +79,18 @@ impl AuditSink {
         // Bounded so that a stalled database pushes back on request handlers instead
         // of growing memory without limit.
         let (tx, rx) = mpsc::channel(batch_max.max(64) * 4);
-        let handle = tokio::spawn(writer(store, rx, batch_max));
-        (AuditSink { tx }, handle)
+        let health = Arc::new(WriterHealth::new());
+        // The guard goes into the task's future itself, so even a task aborted before
+        // its first poll marks the writer ended when it is dropped.
+        let handle = tokio::spawn(writer(store, rx, batch_max, health.ended_on_drop()));
+        (AuditSink { tx, health }, handle)
+    }
+
+    /// Why the writer cannot be relied on now, if it cannot: it has ended, or one commit
+    /// has been running for longer than `threshold` while requests wait on it.
+    pub fn stall(&self, threshold: Duration) -> Option<WriterStall> {
+        let queued = self.tx.max_capacity() - self.tx.capacity();
+        self.health.stall(threshold, queued)
     }
 
     /// Returns once the rows are durably committed.
@@ -97,13 +122,17 @@ impl AuditSink {
             .send(Pending { rows, lookup, done })
             .await
             .map_err(|_| AuditError::WriterGone)?;
-        wait.await
-            .map_err(|_| AuditError::WriterGone)?
-            .map_err(AuditError::Commit)
+        wait.await.map_err(|_| AuditError::WriterGone)?
     }
 }
 
-async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, batch_max: usize) {
+async fn writer(
+    store: Store,
+    mut rx: mpsc::Receiver<Pending>,
+    batch_max: usize,
+    alive: EndedOnDrop,
+) {
+    let health = alive.health();
     let mut batch: Vec<Pending> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut rows = first.rows.len();
@@ -117,7 +146,11 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, batch_max: usize)
                 Err(_) => break,
             }
         }
+        // A failed commit is answered and the loop goes on: the writer outlives a
+        // database outage and commits again once the pool reconnects.
+        health.busy();
         let results = commit(&store, &mut batch).await;
+        health.idle();
         for (p, found) in batch.drain(..).zip(results) {
             // A requester that gave up (timeout) no longer listens; nothing to do.
             let _ = p.done.send(found);
@@ -127,7 +160,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, batch_max: usize)
 }
 
 /// Commits one batch and returns each pending request's answer.
-async fn commit(store: &Store, batch: &mut [Pending]) -> Vec<Result<Found, String>> {
+async fn commit(store: &Store, batch: &mut [Pending]) -> Vec<Result<Found, AuditError>> {
     let mut rows: Vec<AuditRow> = Vec::new();
     let mut wanted: Vec<(usize, [u8; 32], i64)> = Vec::new();
     for p in batch.iter_mut() {
@@ -169,11 +202,13 @@ async fn commit(store: &Store, batch: &mut [Pending]) -> Vec<Result<Found, Strin
     let flags = match result {
         Ok(flags) => flags,
         Err(e) => {
-            tracing::error!(error = %e, rows = total, "audit commit failed");
-            return batch
-                .iter()
-                .map(|_| Err("audit commit failed".to_string()))
-                .collect();
+            let failure = AuditError::from(e);
+            if matches!(failure, AuditError::Unavailable(_)) {
+                tracing::warn!(error = %failure, rows = total, "audit commit failed: database unavailable");
+            } else {
+                tracing::error!(error = %failure, rows = total, "audit commit failed");
+            }
+            return batch.iter().map(|_| Err(failure.clone())).collect();
         }
     };
     batch

@@ -5,6 +5,7 @@
 //! only portable types (BIGINT, TEXT, BLOB/BYTEA), so one code path has one behaviour.
 
 mod audit;
+mod availability;
 mod backup;
 mod flags;
 mod members;
@@ -37,6 +38,9 @@ pub enum StoreError {
     Conflict(&'static str),
 }
 
+/// What `Store::connect` waits for a pooled connection.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -51,6 +55,17 @@ pub struct Store {
 
 impl Store {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_with_timeout(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// `acquire_timeout` bounds how long a request waits for a connection, including
+    /// reconnecting while the database is away; after it the request fails as
+    /// unavailable (503) instead of holding its client.
+    pub async fn connect_with_timeout(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -61,7 +76,10 @@ impl Store {
         let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(acquire_timeout)
+            // Pooled connections die with a database restart; the ping before handing
+            // one out drops them and reconnects, so the hub recovers by itself.
+            .test_before_acquire(true)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -132,9 +132,13 @@ impl TestHub {
             ..Config::default()
         };
         tune(&mut config);
-        let store = Store::connect(&db.url, config.db_max_connections)
-            .await
-            .expect("connect");
+        let store = Store::connect_with_timeout(
+            &db.url,
+            config.db_max_connections,
+            std::time::Duration::from_millis(config.db_acquire_timeout_ms),
+        )
+        .await
+        .expect("connect");
         store.migrate().await.expect("migrate");
         let clock = ManualClock::new(start_time());
         let hub = Hub::with_store(
