@@ -103,6 +103,9 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// Open client connections at most; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Where Prometheus scrapes `GET /metrics`: a listener of its own, never the member
+    /// API's. Unset: no metrics listener and no recorder.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -144,6 +147,7 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             max_connections: 4096,
+            metrics_listen: None,
         }
     }
 }
@@ -313,6 +317,18 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&self.max_connections) {
             return invalid("max_connections", "must be between 1 and 1000000");
+        }
+        if let Some(metrics) = self.metrics_listen
+            && metrics.port() != 0
+            && metrics.port() == self.listen.port()
+            && (metrics.ip() == self.listen.ip()
+                || metrics.ip().is_unspecified()
+                || self.listen.ip().is_unspecified())
+        {
+            return invalid(
+                "metrics_listen",
+                "must not be the member API's address (listen)",
+            );
         }
         Ok(())
     }

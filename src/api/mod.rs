@@ -214,6 +214,7 @@ pub fn router(state: AppState) -> Router {
         // Outermost: a client's X-Request-Id never becomes the request id (it was logged
         // in full and hashed into leaves); it survives only as a checked correlation id.
         .layer(middleware::from_fn(extract::take_client_request_id))
+        .layer(middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }
 

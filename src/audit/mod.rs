@@ -117,7 +117,10 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, batch_max: usize)
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let results = commit(&store, &mut batch).await;
+        let ok = results.first().is_some_and(Result::is_ok);
+        crate::metrics::audit_committed(rows, started.elapsed(), ok, rx.len());
         for (p, found) in batch.drain(..).zip(results) {
             // A requester that gave up (timeout) no longer listens; nothing to do.
             let _ = p.done.send(found);
