@@ -300,6 +300,9 @@ async fn run_serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "fraudhub listening");
+    if let Some(addr) = hub.bind_metrics().await.context("binding metrics_listen")? {
+        tracing::info!(%addr, "metrics at /metrics");
+    }
     serve(listener, hub, shutdown_signal()).await?;
     bankid.shutdown().await;
     tracing::info!("fraudhub stopped");

@@ -108,6 +108,9 @@ pub struct Config {
     pub db_acquire_timeout_ms: u64,
     /// Readiness fails when one audit group commit has run longer than this.
     pub audit_stall_ms: u64,
+    /// Where Prometheus scrapes `GET /metrics`: a listener of its own, never the member
+    /// API's. Unset: no metrics listener and no recorder.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -151,6 +154,7 @@ impl Default for Config {
             max_connections: 4096,
             db_acquire_timeout_ms: 5_000,
             audit_stall_ms: 5_000,
+            metrics_listen: None,
         }
     }
 }
@@ -331,6 +335,18 @@ impl Config {
             return invalid(
                 "audit_stall_ms",
                 "must be between 1 and 3600000 milliseconds",
+            );
+        }
+        if let Some(metrics) = self.metrics_listen
+            && metrics.port() != 0
+            && metrics.port() == self.listen.port()
+            && (metrics.ip() == self.listen.ip()
+                || metrics.ip().is_unspecified()
+                || self.listen.ip().is_unspecified())
+        {
+            return invalid(
+                "metrics_listen",
+                "must not be the member API's address (listen)",
             );
         }
         Ok(())

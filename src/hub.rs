@@ -51,6 +51,14 @@ pub struct Hub {
     checkpoint_interval: Duration,
     retention: RetentionPolicy,
     conn_limits: ConnLimits,
+    metrics: MetricsEndpoint,
+}
+
+/// Where `/metrics` is served: nowhere, an address still to bind, or a bound listener.
+struct MetricsEndpoint {
+    listen: Option<std::net::SocketAddr>,
+    listener: Option<TcpListener>,
+    pool_max: u32,
 }
 
 impl Hub {
@@ -70,6 +78,9 @@ impl Hub {
         signer: NoteSigner,
         clock: Arc<dyn Clock>,
     ) -> Hub {
+        if config.metrics_listen.is_some() {
+            crate::metrics::install();
+        }
         let (audit, audit_writer) = AuditSink::start(store.clone(), config.audit_batch_max);
         let state = AppState {
             audit_log: AuditLog::new(store.clone(), signer, config.audit_origin.clone()),
@@ -120,7 +131,27 @@ impl Hub {
                 drain_timeout: Duration::from_millis(config.request_timeout_ms)
                     + SHUTDOWN_DRAIN_SLACK,
             },
+            metrics: MetricsEndpoint {
+                listen: config.metrics_listen,
+                listener: None,
+                pool_max: config.db_max_connections,
+            },
         }
+    }
+
+    /// Binds the metrics listener now (if `metrics_listen` is set) and returns its
+    /// address; `serve` binds it otherwise. Lets a caller learn a port-0 address.
+    pub async fn bind_metrics(&mut self) -> std::io::Result<Option<std::net::SocketAddr>> {
+        if self.metrics.listener.is_none()
+            && let Some(addr) = self.metrics.listen
+        {
+            self.metrics.listener = Some(TcpListener::bind(addr).await?);
+        }
+        self.metrics
+            .listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()
     }
 
     pub fn state(&self) -> &AppState {
@@ -149,7 +180,13 @@ pub async fn serve(
         checkpoint_interval,
         retention,
         conn_limits,
+        metrics,
     } = hub;
+    let metrics_listener = match (metrics.listener, metrics.listen) {
+        (Some(l), _) => Some(l),
+        (None, Some(addr)) => Some(TcpListener::bind(addr).await?),
+        (None, None) => None,
+    };
     let store = state.store.clone();
     let log = state.audit_log.clone();
     let clock = state.clock.clone();
@@ -167,9 +204,24 @@ pub async fn serve(
         retention,
         stop.clone(),
     ));
+    let metrics_task = metrics_listener.map(|l| {
+        crate::metrics::spawn_listener(
+            l,
+            crate::metrics::Sampler::new(store.clone(), clock.clone(), metrics.pool_max),
+            conn_limits,
+            stop.clone(),
+        )
+    });
     let served = serve_app(listener, router(state), conn_limits, shutdown).await;
     stop.cancel();
     let _ = housekeeping.await;
+    if let Some(task) = metrics_task {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "metrics listener failed"),
+            Err(e) => tracing::error!(error = %e, "metrics listener ended abnormally"),
+        }
+    }
     // All handler clones of the sink are gone now, so the writer commits what is left
     // and ends.
     if let Err(e) = audit_writer.await {

@@ -17,6 +17,7 @@ pub mod hub;
 pub mod identifiers;
 pub mod matching;
 pub mod members;
+pub mod metrics;
 pub mod pseudonym;
 pub mod retention;
 pub mod server;

@@ -126,10 +126,13 @@ impl KeyExtractor for ClientIpKey {
 /// The per-client limiter's refusal, as problem+json like every other error.
 pub fn governor_refusal(e: GovernorError) -> Response {
     match e {
-        GovernorError::TooManyRequests { wait_time, .. } => ApiError::RateLimited {
-            retry_after_secs: wait_time.max(1),
+        GovernorError::TooManyRequests { wait_time, .. } => {
+            crate::metrics::rate_limited(None, crate::metrics::Limit::Client);
+            ApiError::RateLimited {
+                retry_after_secs: wait_time.max(1),
+            }
+            .into_response()
         }
-        .into_response(),
         other => ApiError::Internal(format!("client rate limiter: {other}")).into_response(),
     }
 }
@@ -165,9 +168,12 @@ impl AuthFailures {
     pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
         let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
         match blocked.get(&ip) {
-            Some(until) if *until > Instant::now() => Err(ApiError::RateLimited {
-                retry_after_secs: secs(until.saturating_duration_since(Instant::now())),
-            }),
+            Some(until) if *until > Instant::now() => {
+                crate::metrics::rate_limited(None, crate::metrics::Limit::AuthFailures);
+                Err(ApiError::RateLimited {
+                    retry_after_secs: secs(until.saturating_duration_since(Instant::now())),
+                })
+            }
             Some(_) => {
                 blocked.remove(&ip);
                 Ok(())

@@ -126,6 +126,10 @@ fn refused(
 ) -> ApiError {
     match refusal {
         Refusal::BudgetExhausted { retry_after_secs } => {
+            crate::metrics::rate_limited(
+                Some(caller.member.id),
+                crate::metrics::Limit::SubjectBudget,
+            );
             tracing::warn!(
                 member = caller.member.id,
                 key_id = %caller.key_id,
@@ -137,6 +141,7 @@ fn refused(
             retry_after_secs,
             first,
         } => {
+            crate::metrics::rate_limited(Some(caller.member.id), crate::metrics::Limit::Sweep);
             if first {
                 tracing::warn!(
                     member = caller.member.id,

@@ -218,6 +218,7 @@ pub fn router(state: AppState) -> Router {
             Arc::<[std::net::IpAddr]>::from(state.settings.trusted_proxies.as_slice()),
             client::edge,
         ))
+        .layer(middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }
 

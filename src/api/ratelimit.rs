@@ -31,7 +31,9 @@ impl std::fmt::Debug for RateLimits {
 impl RateLimits {
     pub fn check(&self, member: &MemberRow) -> Result<(), ApiError> {
         let limiter = self.limiter(member);
-        limiter.check().map_err(|not_until| retry_later(&not_until))
+        limiter
+            .check()
+            .map_err(|not_until| retry_later(&not_until, member.id))
     }
 
     /// Charges a request's further units: a match costs one unit per identifier, and the
@@ -55,7 +57,7 @@ impl RateLimits {
         };
         match self.limiter(member).check_n(n) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => Err(retry_later(&not_until)),
+            Ok(Err(not_until)) => Err(retry_later(&not_until, member.id)),
             Err(_) => Err(too_many()),
         }
     }
@@ -83,7 +85,11 @@ impl RateLimits {
     }
 }
 
-fn retry_later(not_until: &governor::NotUntil<<DefaultClock as Clock>::Instant>) -> ApiError {
+fn retry_later(
+    not_until: &governor::NotUntil<<DefaultClock as Clock>::Instant>,
+    member: i64,
+) -> ApiError {
+    crate::metrics::rate_limited(Some(member), crate::metrics::Limit::Quota);
     let wait = not_until.wait_time_from(DefaultClock::default().now());
     ApiError::RateLimited {
         // Retry-After is whole seconds; round up so clients never retry early.

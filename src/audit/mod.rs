@@ -149,8 +149,11 @@ async fn writer(
         // A failed commit is answered and the loop goes on: the writer outlives a
         // database outage and commits again once the pool reconnects.
         health.busy();
+        let started = std::time::Instant::now();
         let results = commit(&store, &mut batch).await;
         health.idle();
+        let ok = results.first().is_some_and(Result::is_ok);
+        crate::metrics::audit_committed(rows, started.elapsed(), ok, rx.len());
         for (p, found) in batch.drain(..).zip(results) {
             // A requester that gave up (timeout) no longer listens; nothing to do.
             let _ = p.done.send(found);

@@ -126,7 +126,10 @@ impl BankIdClient {
         let body = OrderRefRequest {
             order_ref: order_ref.to_owned(),
         };
-        let resp: CollectResponse = self.post("collect", &body).await?;
+        let collected = self.post("collect", &body).await;
+        // Here rather than in a caller, so every flow that collects is counted.
+        crate::metrics::bankid_collected(&collected);
+        let resp: CollectResponse = collected?;
         tracing::debug!(order_ref, status = ?resp.status, hint = ?resp.hint_code, "bankid collect");
         Ok(resp)
     }

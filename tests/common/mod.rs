@@ -96,6 +96,8 @@ pub struct TestHub {
     pub clock: ManualClock,
     pub store: Store,
     pub db: TestDb,
+    /// `http://addr` of the metrics listener when the test set `metrics_listen`.
+    pub metrics_base: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -141,13 +143,18 @@ impl TestHub {
         .expect("connect");
         store.migrate().await.expect("migrate");
         let clock = ManualClock::new(start_time());
-        let hub = Hub::with_store(
+        let mut hub = Hub::with_store(
             &config,
             store.clone(),
             &MasterKey::from_bytes([42; 32]),
             test_signer(),
             Arc::new(clock.clone()),
         );
+        let metrics_base = hub
+            .bind_metrics()
+            .await
+            .expect("metrics listener")
+            .map(|a| format!("http://{a}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -162,6 +169,7 @@ impl TestHub {
             clock,
             store,
             db,
+            metrics_base,
             shutdown: Some(tx),
             task: Some(task),
         }
