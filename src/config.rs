@@ -103,6 +103,10 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// Open client connections at most; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Hub instances serving the same members behind one load balancer. Each instance
+    /// enforces this fraction of every in-memory limit (member quota and burst, daily
+    /// subject budget, per-address limits), so together they hold the configured total.
+    pub quota_instances: u32,
 }
 
 impl Default for Config {
@@ -144,6 +148,7 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             max_connections: 4096,
+            quota_instances: 1,
         }
     }
 }
@@ -314,6 +319,9 @@ impl Config {
         if !(1..=1_000_000).contains(&self.max_connections) {
             return invalid("max_connections", "must be between 1 and 1000000");
         }
+        if !(1..=1000).contains(&self.quota_instances) {
+            return invalid("quota_instances", "must be between 1 and 1000");
+        }
         Ok(())
     }
 
@@ -353,6 +361,30 @@ mod tests {
         s.zeroize();
         assert_eq!(s.expose(), "");
         assert_eq!(format!("{s:?}"), "<redacted>");
+    }
+
+    #[test]
+    fn quota_instances_must_be_between_one_and_a_thousand() {
+        for (n, ok) in [
+            (0, false),
+            (1, true),
+            (3, true),
+            (1000, true),
+            (1001, false),
+        ] {
+            let c = Config {
+                quota_instances: n,
+                ..Config::default()
+            };
+            match c.validate() {
+                Ok(()) => assert!(ok, "{n} accepted"),
+                Err(ConfigError::Invalid { field, .. }) => {
+                    assert!(!ok, "{n} refused");
+                    assert_eq!(field, "quota_instances");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::enumeration::{EnumerationGuard, EnumerationSettings};
 use crate::members::AuthCache;
 use crate::pseudonym::{KeyError, MasterKey, Pseudonymiser};
+use crate::quota_share::QuotaShare;
 use crate::retention::{RetentionPolicy, run_pass};
 use crate::server::{ConnLimits, serve_app};
 use crate::store::{Store, StoreError};
@@ -71,13 +72,14 @@ impl Hub {
         clock: Arc<dyn Clock>,
     ) -> Hub {
         let (audit, audit_writer) = AuditSink::start(store.clone(), config.audit_batch_max);
+        let share = QuotaShare::new(config.quota_instances);
         let state = AppState {
             audit_log: AuditLog::new(store.clone(), signer, config.audit_origin.clone()),
             store,
             audit,
             pseudonymiser: Arc::new(Pseudonymiser::new(master, config.master_key_version)),
             clock,
-            limits: Arc::new(RateLimits::default()),
+            limits: Arc::new(RateLimits::new(share)),
             enumeration: Arc::new(EnumerationGuard::new(EnumerationSettings {
                 default_daily_subjects: config.default_daily_subject_budget,
                 window: chrono::Duration::seconds(
@@ -85,6 +87,7 @@ impl Hub {
                 ),
                 same_birth_date_max: config.sweep_same_birth_date_max,
                 same_serial_max: config.sweep_same_serial_max,
+                share,
             })),
             auth_cache: Arc::new(AuthCache::new(
                 Duration::from_millis(config.auth_cache_ms),
@@ -102,6 +105,7 @@ impl Hub {
                 ip_rate_per_second: config.ip_rate_per_second,
                 ip_burst: config.ip_burst,
                 retention: RetentionPolicy::from_config(config),
+                quota_share: share,
             }),
             bankid: None,
         };

@@ -17,6 +17,7 @@ pub mod identifiers;
 pub mod matching;
 pub mod members;
 pub mod pseudonym;
+pub mod quota_share;
 pub mod retention;
 pub mod server;
 pub mod store;
