@@ -111,6 +111,10 @@ pub struct Config {
     /// Where Prometheus scrapes `GET /metrics`: a listener of its own, never the member
     /// API's. Unset: no metrics listener and no recorder.
     pub metrics_listen: Option<SocketAddr>,
+    /// Hub instances serving the same members behind one load balancer. Each instance
+    /// enforces this fraction of every in-memory limit (member quota and burst, daily
+    /// subject budget, per-address limits), so together they hold the configured total.
+    pub quota_instances: u32,
 }
 
 impl Default for Config {
@@ -155,6 +159,7 @@ impl Default for Config {
             db_acquire_timeout_ms: 5_000,
             audit_stall_ms: 5_000,
             metrics_listen: None,
+            quota_instances: 1,
         }
     }
 }
@@ -349,6 +354,9 @@ impl Config {
                 "must not be the member API's address (listen)",
             );
         }
+        if !(1..=1000).contains(&self.quota_instances) {
+            return invalid("quota_instances", "must be between 1 and 1000");
+        }
         Ok(())
     }
 
@@ -388,6 +396,30 @@ mod tests {
         s.zeroize();
         assert_eq!(s.expose(), "");
         assert_eq!(format!("{s:?}"), "<redacted>");
+    }
+
+    #[test]
+    fn quota_instances_must_be_between_one_and_a_thousand() {
+        for (n, ok) in [
+            (0, false),
+            (1, true),
+            (3, true),
+            (1000, true),
+            (1001, false),
+        ] {
+            let c = Config {
+                quota_instances: n,
+                ..Config::default()
+            };
+            match c.validate() {
+                Ok(()) => assert!(ok, "{n} accepted"),
+                Err(ConfigError::Invalid { field, .. }) => {
+                    assert!(!ok, "{n} refused");
+                    assert_eq!(field, "quota_instances");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     #[test]

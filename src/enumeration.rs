@@ -6,7 +6,8 @@
 //! instance (like the rate limits):
 //!
 //! - a budget of distinct personal numbers per UTC day (re-checking the same person is
-//!   free; set per member from the CLI, default from the configuration);
+//!   free; set per member from the CLI, default from the configuration), of which each
+//!   instance enforces its share (`quota_instances`);
 //! - sweep detection: a sweep walks either the serial numbers of one birth date or the
 //!   birth dates of one serial, which legitimate traffic (spread over ~36,500 dates and
 //!   999 serials) never concentrates on. Too many distinct numbers sharing a birth date,
@@ -33,6 +34,8 @@ pub struct EnumerationSettings {
     pub same_birth_date_max: u32,
     /// More distinct numbers than this with one serial inside the window is a sweep.
     pub same_serial_max: u32,
+    /// The daily budget is the hub's; this instance enforces its share of it.
+    pub share: crate::quota_share::QuotaShare,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,9 +167,11 @@ impl EnumerationGuard {
                 fresh.push((h, pn));
             }
         }
-        let budget = member_budget
-            .and_then(|b| u64::try_from(b).ok())
-            .unwrap_or(self.settings.default_daily_subjects);
+        let budget = self.settings.share.count(
+            member_budget
+                .and_then(|b| u64::try_from(b).ok())
+                .unwrap_or(self.settings.default_daily_subjects),
+        );
         if (state.seen_today.len() + fresh.len()) as u64 > budget {
             let midnight = today
                 .succ_opt()

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::enumeration::{EnumerationGuard, EnumerationSettings};
 use crate::members::AuthCache;
 use crate::pseudonym::{KeyError, MasterKey, Pseudonymiser};
+use crate::quota_share::QuotaShare;
 use crate::retention::{RetentionPolicy, run_pass};
 use crate::server::{ConnLimits, serve_app};
 use crate::store::{Store, StoreError};
@@ -82,13 +83,14 @@ impl Hub {
             crate::metrics::install();
         }
         let (audit, audit_writer) = AuditSink::start(store.clone(), config.audit_batch_max);
+        let share = QuotaShare::new(config.quota_instances);
         let state = AppState {
             audit_log: AuditLog::new(store.clone(), signer, config.audit_origin.clone()),
             store,
             audit,
             pseudonymiser: Arc::new(Pseudonymiser::new(master, config.master_key_version)),
             clock,
-            limits: Arc::new(RateLimits::default()),
+            limits: Arc::new(RateLimits::new(share)),
             enumeration: Arc::new(EnumerationGuard::new(EnumerationSettings {
                 default_daily_subjects: config.default_daily_subject_budget,
                 window: chrono::Duration::seconds(
@@ -96,6 +98,7 @@ impl Hub {
                 ),
                 same_birth_date_max: config.sweep_same_birth_date_max,
                 same_serial_max: config.sweep_same_serial_max,
+                share,
             })),
             auth_cache: Arc::new(AuthCache::new(
                 Duration::from_millis(config.auth_cache_ms),
@@ -114,6 +117,7 @@ impl Hub {
                 ip_burst: config.ip_burst,
                 retention: RetentionPolicy::from_config(config),
                 audit_stall: Duration::from_millis(config.audit_stall_ms),
+                quota_share: share,
             }),
             bankid: None,
         };

@@ -19,6 +19,7 @@ pub mod matching;
 pub mod members;
 pub mod metrics;
 pub mod pseudonym;
+pub mod quota_share;
 pub mod retention;
 pub mod server;
 pub mod store;

@@ -54,6 +54,8 @@ pub struct Settings {
     pub retention: crate::retention::RetentionPolicy,
     /// Readiness fails when one audit commit runs longer than this.
     pub audit_stall: Duration,
+    /// This instance's share of the per-client limit (`quota_instances`).
+    pub quota_share: crate::quota_share::QuotaShare,
 }
 
 #[derive(Clone)]
@@ -224,6 +226,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Per-client-address limit on every route, before authentication (tower_governor keyed
 /// by the resolved client address): anonymous floods and key guessing hit this first.
+/// This instance enforces its share of the configured rate and burst.
 fn client_limit(
     settings: &Settings,
 ) -> Option<
@@ -233,11 +236,14 @@ fn client_limit(
         axum::body::Body,
     >,
 > {
-    let per_second = u64::from(settings.ip_rate_per_second.max(1));
+    let share = settings.quota_share;
     let config = tower_governor::governor::GovernorConfigBuilder::default()
         .key_extractor(client::ClientIpKey)
-        .period(Duration::from_nanos((1_000_000_000 / per_second).max(1)))
-        .burst_size(settings.ip_burst.max(1))
+        .period(share.interval(
+            Duration::from_secs(1),
+            u64::from(settings.ip_rate_per_second),
+        ))
+        .burst_size(share.count_u32(settings.ip_burst).get())
         .finish();
     if config.is_none() {
         // Only a zero period or burst is refused, and both are clamped above.

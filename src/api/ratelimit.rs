@@ -2,16 +2,19 @@
 //!
 //! Quotas differ per member and live in the database, set from the CLI. tower_governor's
 //! layer applies one quota to every key, so we use the engine underneath it (`governor`)
-//! directly: one GCRA limiter per member, rebuilt when its stored quota changes.
+//! directly: one GCRA limiter per member, rebuilt when its stored quota changes. Each
+//! limiter holds this instance's share of the quota (`quota_instances`).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use super::problem::ApiError;
+use crate::quota_share::QuotaShare;
 use crate::store::MemberRow;
 
 /// A member's limiter together with the (rate, burst) it was built from.
@@ -20,6 +23,7 @@ type Entry = (i64, i64, Arc<DefaultDirectRateLimiter>);
 #[derive(Default)]
 pub struct RateLimits {
     by_member: Mutex<HashMap<i64, Entry>>,
+    share: QuotaShare,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -29,6 +33,18 @@ impl std::fmt::Debug for RateLimits {
 }
 
 impl RateLimits {
+    pub fn new(share: QuotaShare) -> Self {
+        Self {
+            by_member: Mutex::default(),
+            share,
+        }
+    }
+
+    /// This instance's share of the member's burst: the most units one request can cost.
+    fn burst(&self, member: &MemberRow) -> NonZeroU32 {
+        self.share.count_u32(clamp(member.burst).get())
+    }
+
     pub fn check(&self, member: &MemberRow) -> Result<(), ApiError> {
         let limiter = self.limiter(member);
         limiter
@@ -39,17 +55,22 @@ impl RateLimits {
     /// Charges a request's further units: a match costs one unit per identifier, and the
     /// request itself already paid one when the caller was authenticated.
     pub fn charge_more(&self, member: &MemberRow, extra: usize) -> Result<(), ApiError> {
+        let burst = self.burst(member);
         let too_many = || {
-            ApiError::invalid(
-                "identifiers",
+            let detail = if self.share.instances() == 1 {
+                format!("one request may carry at most the member's burst ({burst}) of identifiers")
+            } else {
                 format!(
-                    "one request may carry at most the member's burst ({}) of identifiers",
-                    member.burst
-                ),
-            )
+                    "one request may carry at most {burst} identifiers: the member's burst ({}) \
+                     shared by {} hub instances",
+                    member.burst,
+                    self.share.instances()
+                )
+            };
+            ApiError::invalid("identifiers", detail)
         };
         // Such a request could never be admitted; waiting would not help.
-        if i64::try_from(extra).map_or(true, |e| e >= member.burst) {
+        if u32::try_from(extra).map_or(true, |e| e >= burst.get()) {
             return Err(too_many());
         }
         let Some(n) = u32::try_from(extra).ok().and_then(NonZeroU32::new) else {
@@ -72,11 +93,16 @@ impl RateLimits {
         {
             return Arc::clone(l);
         }
-        let rate = clamp(member.rate_per_second);
-        let burst = clamp(member.burst);
-        let limiter = Arc::new(RateLimiter::direct(
-            Quota::per_second(rate).allow_burst(burst),
-        ));
+        let burst = self.burst(member);
+        let every = self.share.interval(
+            Duration::from_secs(1),
+            u64::from(clamp(member.rate_per_second).get()),
+        );
+        // `interval` is never zero, so the fallback (the unshared quota) is unreachable.
+        let quota = Quota::with_period(every)
+            .unwrap_or_else(|| Quota::per_second(clamp(member.rate_per_second)))
+            .allow_burst(burst);
+        let limiter = Arc::new(RateLimiter::direct(quota));
         map.insert(
             member.id,
             (member.rate_per_second, member.burst, Arc::clone(&limiter)),

@@ -21,6 +21,9 @@ pub use tlog::CheckpointRow;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Further attempts at SQLite migrations after one failed (see [`Store::migrate`]).
+const MIGRATE_RETRIES: u32 = 5;
+
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
@@ -109,9 +112,24 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
             Backend::Sqlite => {
-                sqlx::migrate!("./migrations/sqlite")
-                    .run(&self.pool)
-                    .await?
+                // SQLite has no advisory lock for the migrator (PostgreSQL's takes one), so
+                // processes that open a fresh or older database together (hub instances,
+                // `serve` and a CLI command) can both apply a migration. Each migration is
+                // one transaction: the loser's rolls back, and a second look finds it done.
+                let mut attempt = 0;
+                loop {
+                    match sqlx::migrate!("./migrations/sqlite").run(&self.pool).await {
+                        Err(sqlx::migrate::MigrateError::ExecuteMigration(e, version))
+                            if attempt < MIGRATE_RETRIES =>
+                        {
+                            attempt += 1;
+                            tracing::info!(version, error = %e, attempt, "migration raced another process; retrying");
+                            tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt)))
+                                .await;
+                        }
+                        other => break other?,
+                    }
+                }
             }
             Backend::Postgres => {
                 sqlx::migrate!("./migrations/postgres")
