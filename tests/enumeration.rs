@@ -9,24 +9,6 @@ use std::process::Command;
 use common::*;
 use serde_json::Value;
 
-fn check_digit(nine: &str) -> u32 {
-    let sum: u32 = nine
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0') * if i % 2 == 0 { 2 } else { 1 };
-            if d > 9 { d - 9 } else { d }
-        })
-        .sum();
-    (10 - sum % 10) % 10
-}
-
-/// A valid twelve-digit personal number for a birth date `yyyymmdd` and serial 1..=999.
-fn pn(yyyymmdd: &str, serial: u32) -> String {
-    let nine = format!("{}{serial:03}", &yyyymmdd[2..]);
-    format!("{yyyymmdd}{serial:03}{}", check_digit(&nine))
-}
-
 fn problem_type(body: &Value) -> &str {
     body["type"].as_str().unwrap_or_default()
 }

@@ -32,18 +32,6 @@ fn flagged(answer: &serde_json::Value) -> bool {
     answer["results"][0]["flagged"].as_bool().unwrap()
 }
 
-fn check_digit(nine: &str) -> u32 {
-    let sum: u32 = nine
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0') * if i % 2 == 0 { 2 } else { 1 };
-            if d > 9 { d - 9 } else { d }
-        })
-        .sum();
-    (10 - sum % 10) % 10
-}
-
 /// A valid personal number: birth date 1970-01-01 plus `day` days, serial 101.
 fn person(day: i64) -> String {
     let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(day);

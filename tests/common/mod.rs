@@ -331,3 +331,36 @@ impl TestDb {
         }
     }
 }
+
+/// The Luhn check digit of the first nine digits of a ten-digit personal number.
+pub fn check_digit(nine: &str) -> u32 {
+    let sum: u32 = nine
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0') * if i % 2 == 0 { 2 } else { 1 };
+            if d > 9 { d - 9 } else { d }
+        })
+        .sum();
+    (10 - sum % 10) % 10
+}
+
+/// A valid twelve-digit personal number for a birth date `yyyymmdd` and serial 1..=999.
+pub fn pn(yyyymmdd: &str, serial: u32) -> String {
+    let nine = format!("{}{serial:03}", &yyyymmdd[2..]);
+    format!("{yyyymmdd}{serial:03}{}", check_digit(&nine))
+}
+
+/// A `tracing` writer that keeps everything written, for tests that read the logs.
+#[derive(Clone, Default)]
+pub struct Captured(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
