@@ -224,29 +224,33 @@ impl Config {
         if !(1..=10_000).contains(&self.max_match_identifiers) {
             return invalid("max_match_identifiers", "must be between 1 and 10000");
         }
-        if self.request_timeout_ms == 0 || self.body_limit_bytes < 1024 {
-            return invalid(
-                "request_timeout_ms",
-                "timeout must be > 0 and body limit >= 1024",
-            );
+        // One check per key, so the error names the key that is wrong.
+        if self.request_timeout_ms == 0 {
+            return invalid("request_timeout_ms", "must be > 0");
         }
-        if self.db_max_connections == 0 || self.audit_batch_max == 0 {
-            return invalid(
-                "db_max_connections",
-                "pool size and audit batch must be > 0",
-            );
+        if self.body_limit_bytes < 1024 {
+            return invalid("body_limit_bytes", "must be >= 1024");
         }
-        if self.default_rate_per_second == 0 || self.default_burst == 0 {
-            return invalid("default_rate_per_second", "rate and burst must be > 0");
+        if self.db_max_connections == 0 {
+            return invalid("db_max_connections", "must be > 0");
+        }
+        if self.audit_batch_max == 0 {
+            return invalid("audit_batch_max", "must be > 0");
+        }
+        if self.default_rate_per_second == 0 {
+            return invalid("default_rate_per_second", "must be > 0");
+        }
+        if self.default_burst == 0 {
+            return invalid("default_burst", "must be > 0");
         }
         if self.audit_origin.trim().is_empty() || self.audit_origin.contains(char::is_whitespace) {
             return invalid("audit_origin", "must be a non-empty name without spaces");
         }
-        if self.checkpoint_interval_secs == 0 || self.audit_retention_days == 0 {
-            return invalid(
-                "checkpoint_interval_secs",
-                "interval and retention must be > 0",
-            );
+        if self.checkpoint_interval_secs == 0 {
+            return invalid("checkpoint_interval_secs", "must be > 0");
+        }
+        if self.audit_retention_days == 0 {
+            return invalid("audit_retention_days", "must be > 0");
         }
         if self.default_daily_subject_budget == 0 {
             return invalid("default_daily_subject_budget", "must be > 0");
@@ -418,6 +422,30 @@ mod tests {
                     assert_eq!(field, "quota_instances");
                 }
                 Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn each_invalid_key_is_reported_under_its_own_name() {
+        let cases: [(&str, fn(&mut Config)); 8] = [
+            ("request_timeout_ms", |c| c.request_timeout_ms = 0),
+            ("body_limit_bytes", |c| c.body_limit_bytes = 10),
+            ("db_max_connections", |c| c.db_max_connections = 0),
+            ("audit_batch_max", |c| c.audit_batch_max = 0),
+            ("default_rate_per_second", |c| c.default_rate_per_second = 0),
+            ("default_burst", |c| c.default_burst = 0),
+            ("checkpoint_interval_secs", |c| {
+                c.checkpoint_interval_secs = 0
+            }),
+            ("audit_retention_days", |c| c.audit_retention_days = 0),
+        ];
+        for (key, spoil) in cases {
+            let mut c = Config::default();
+            spoil(&mut c);
+            match c.validate() {
+                Err(ConfigError::Invalid { field, .. }) => assert_eq!(field, key),
+                other => panic!("{key}: {other:?}"),
             }
         }
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::audit::audit_index;
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::tlog::{Hash, NodeId};
 
 #[derive(Debug, Clone)]
@@ -32,8 +32,15 @@ impl Store {
     pub async fn tree_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(NODES_PER_QUERY) {
+            // Anonymous `?` on SQLite, as everywhere else: sqlx resolves a named `$n` there
+            // with a linear scan per parameter (see `placeholders`).
             let cond = (0..chunk.len())
-                .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
+                .map(|i| match self.backend() {
+                    Backend::Sqlite => "(level = ? AND idx = ?)".to_string(),
+                    Backend::Postgres => {
+                        format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(" OR ");
             let sql = format!("SELECT level, idx, hash FROM tlog_nodes WHERE {cond}");
