@@ -428,7 +428,8 @@ mod tests {
 
     #[test]
     fn each_invalid_key_is_reported_under_its_own_name() {
-        let cases: [(&str, fn(&mut Config)); 8] = [
+        type Spoil = fn(&mut Config);
+        let cases: [(&str, Spoil); 8] = [
             ("request_timeout_ms", |c| c.request_timeout_ms = 0),
             ("body_limit_bytes", |c| c.body_limit_bytes = 10),
             ("db_max_connections", |c| c.db_max_connections = 0),
