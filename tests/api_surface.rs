@@ -64,6 +64,37 @@ async fn the_audit_routes_document_their_error_statuses_as_problem_json() -> Tes
     Ok(())
 }
 
+#[tokio::test]
+async fn query_parameters_are_documented_in_the_query_and_optional_ones_as_optional() -> TestResult
+{
+    let hub = TestHub::start().await;
+    let doc = openapi(&hub).await;
+    let expected: [(&str, &[(&str, bool)]); 3] = [
+        ("/v1/audit/entries", &[("from", false), ("limit", false)]),
+        (
+            "/v1/audit/entries/{leaf_index}/inclusion",
+            &[("tree_size", false)],
+        ),
+        ("/v1/audit/consistency", &[("from", true), ("to", true)]),
+    ];
+    for (path, params) in expected {
+        let declared = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        for (name, required) in params {
+            let p = declared
+                .iter()
+                .find(|p| p["name"] == *name)
+                .unwrap_or_else(|| panic!("{path}: {name} undocumented"));
+            assert_eq!(p["in"], "query", "{path} {name}");
+            assert_eq!(
+                p["required"].as_bool().unwrap_or(false),
+                *required,
+                "{path} {name}"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The router answers 404/405 from its fallbacks for anything it does not route; every
 /// documented operation must reach a handler instead (anonymous callers get 401 from
 /// the protected ones).

@@ -32,7 +32,8 @@ impl From<LogError> for ApiError {
 /// no personal data. It never signs: an anonymous client must not be able to make the
 /// hub sign or write. New checkpoints come from the housekeeping tick, the CLI, and
 /// authenticated proof requests that need a newer tree size.
-#[utoipa::path(get, path = "/v1/audit/checkpoint", responses((status = 200, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/v1/audit/checkpoint", responses((status = 200, content_type = "text/plain"),
+    (status = 503, description = "no checkpoint has been signed yet", body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn checkpoint(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let cp = state
         .audit_log
@@ -56,6 +57,7 @@ pub async fn public_key(State(state): State<AppState>) -> impl IntoResponse {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// First leaf index to return (default 0).
     pub from: Option<i64>,
@@ -147,6 +149,7 @@ pub async fn entries(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ProofQuery {
     /// Tree size to prove against (default: the latest checkpoint's size).
     pub tree_size: Option<u64>,
@@ -209,6 +212,7 @@ pub async fn inclusion(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     pub from: u64,
     pub to: u64,
