@@ -4,36 +4,17 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-
-fn fraudhub(db: &TestDb, data_dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fraudhub"))
-        .args(args)
-        .env("FRAUDHUB_DATABASE_URL", &db.url)
-        .env("FRAUDHUB_DATA_DIR", data_dir)
-        .env_remove("FRAUDHUB_MASTER_KEY")
-        .output()
-        .expect("run fraudhub")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
 
 #[tokio::test]
 async fn operator_admits_a_member_issues_lists_and_revokes_keys() -> TestResult {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir()?;
-    ok(&fraudhub(&db, dir.path(), &["migrate"]));
-    let added = ok(&fraudhub(
+    ok(&cli(&db, dir.path(), &["migrate"]));
+    let added = ok(&cli(
         &db,
         dir.path(),
         &[
@@ -50,13 +31,13 @@ async fn operator_admits_a_member_issues_lists_and_revokes_keys() -> TestResult 
         ],
     ));
     assert!(added.contains("member 1 added"), "{added}");
-    let listed = ok(&fraudhub(&db, dir.path(), &["member", "list"]));
+    let listed = ok(&cli(&db, dir.path(), &["member", "list"]));
     assert!(
         listed.contains("bank-a") && listed.contains("Bank A AB") && listed.contains("active"),
         "{listed}"
     );
 
-    let key = ok(&fraudhub(
+    let key = ok(&cli(
         &db,
         dir.path(),
         &[
@@ -71,28 +52,20 @@ async fn operator_admits_a_member_issues_lists_and_revokes_keys() -> TestResult 
     let key = key.trim();
     assert!(key.starts_with("fh_"));
     let key_id = key.split('_').nth(1).unwrap();
-    let keys = ok(&fraudhub(
-        &db,
-        dir.path(),
-        &["key", "list", "--member", "1"],
-    ));
+    let keys = ok(&cli(&db, dir.path(), &["key", "list", "--member", "1"]));
     assert!(
         keys.contains(key_id) && !keys.contains(key),
         "the secret is never listed: {keys}"
     );
 
-    ok(&fraudhub(&db, dir.path(), &["key", "revoke", key_id]));
-    let keys = ok(&fraudhub(
-        &db,
-        dir.path(),
-        &["key", "list", "--member", "1"],
-    ));
+    ok(&cli(&db, dir.path(), &["key", "revoke", key_id]));
+    let keys = ok(&cli(&db, dir.path(), &["key", "list", "--member", "1"]));
     assert!(
         !keys.lines().nth(1).unwrap().trim_end().ends_with('-'),
         "revocation time shown: {keys}"
     );
-    ok(&fraudhub(&db, dir.path(), &["member", "suspend", "1"]));
-    assert!(ok(&fraudhub(&db, dir.path(), &["member", "list"])).contains("suspended"));
+    ok(&cli(&db, dir.path(), &["member", "suspend", "1"]));
+    assert!(ok(&cli(&db, dir.path(), &["member", "list"])).contains("suspended"));
     Ok(())
 }
 
@@ -100,22 +73,22 @@ async fn operator_admits_a_member_issues_lists_and_revokes_keys() -> TestResult 
 async fn cli_refuses_bad_operator_input_with_a_clear_message() -> TestResult {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir()?;
-    let out = fraudhub(
+    let out = cli(
         &db,
         dir.path(),
         &["key", "issue", "--member", "1", "--scopes", "admin"],
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
-    let out = fraudhub(&db, dir.path(), &["member", "suspend", "999"]);
+    let out = cli(&db, dir.path(), &["member", "suspend", "999"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("member 999"));
-    ok(&fraudhub(
+    ok(&cli(
         &db,
         dir.path(),
         &["member", "add", "--name", "bank-a"],
     ));
-    let dup = fraudhub(&db, dir.path(), &["member", "add", "--name", "bank-a"]);
+    let dup = cli(&db, dir.path(), &["member", "add", "--name", "bank-a"]);
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
     Ok(())
 }
@@ -139,12 +112,12 @@ async fn production_mode_refuses_development_defaults() -> TestResult {
 async fn serve_generates_a_private_dev_key_and_sigterm_drains_and_flushes() -> TestResult {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir()?;
-    ok(&fraudhub(
+    ok(&cli(
         &db,
         dir.path(),
         &["member", "add", "--name", "bank-a"],
     ));
-    let key = ok(&fraudhub(
+    let key = ok(&cli(
         &db,
         dir.path(),
         &["key", "issue", "--member", "1", "--scopes", "matches:read"],

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,25 +23,6 @@ use sqlx::Connection;
 /// The PostgreSQL restart takes the shared server away: the other scenarios of this
 /// binary, which run in parallel threads, wait for it (and it for them).
 static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-
-fn fraudhub(db: &TestDb, data_dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fraudhub"))
-        .args(args)
-        .env("FRAUDHUB_DATABASE_URL", &db.url)
-        .env("FRAUDHUB_DATA_DIR", data_dir)
-        .env_remove("FRAUDHUB_MASTER_KEY")
-        .output()
-        .expect("run fraudhub")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
 
 /// Valid personal numbers with distinct birth dates and serials, so the load never looks
 /// like a sweep to the enumeration guard.
@@ -87,14 +68,14 @@ async fn kill_9_mid_load_loses_no_acknowledged_flag_lift_or_match_audit() -> Tes
     let _server = SERVER.read().await;
     let db = TestDb::new().await;
     let dir = tempfile::tempdir()?;
-    ok(&fraudhub(
+    ok(&cli(
         &db,
         dir.path(),
         &[
             "member", "add", "--name", "bank-a", "--rate", "1000000", "--burst", "1000000",
         ],
     ));
-    let key = ok(&fraudhub(
+    let key = ok(&cli(
         &db,
         dir.path(),
         &[
@@ -245,8 +226,8 @@ async fn kill_9_mid_load_loses_no_acknowledged_flag_lift_or_match_audit() -> Tes
     }
     store.close().await;
 
-    ok(&fraudhub(&db, dir.path(), &["audit", "checkpoint"]));
-    let verified = fraudhub(&db, dir.path(), &["audit", "verify"]);
+    ok(&cli(&db, dir.path(), &["audit", "checkpoint"]));
+    let verified = cli(&db, dir.path(), &["audit", "verify"]);
     assert!(
         verified.status.success(),
         "log verifies after the crash: {}{}",

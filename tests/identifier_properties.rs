@@ -7,20 +7,11 @@ use fraudhub::identifiers::{IdentifierKind, normalise};
 use fraudhub::pseudonym::{MasterKey, Pseudonymiser};
 use proptest::prelude::*;
 
+mod common;
+use common::check_digit;
+
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()
-}
-
-fn check_digit(nine: &str) -> u32 {
-    let sum: u32 = nine
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0') * if i % 2 == 0 { 2 } else { 1 };
-            if d > 9 { d - 9 } else { d }
-        })
-        .sum();
-    (10 - sum % 10) % 10
 }
 
 prop_compose! {

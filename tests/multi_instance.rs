@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,18 +42,8 @@ fn person(day: i64) -> String {
 
 /// The operator's CLI, as a separate process on the instances' database.
 fn fraudhub(db: &TestDb, data_dir: &std::path::Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_fraudhub"))
-        .args(args)
-        .env("FRAUDHUB_DATABASE_URL", &db.url)
-        .env("FRAUDHUB_DATA_DIR", data_dir)
-        .env_remove("FRAUDHUB_MASTER_KEY")
-        .output()
-        .expect("run fraudhub");
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cli(db, data_dir, args);
+    ok(&out);
     out
 }
 

@@ -364,3 +364,24 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// Runs the `fraudhub` binary on `db` with `data_dir`, as an operator would.
+pub fn cli(db: &TestDb, data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fraudhub"))
+        .args(args)
+        .env("FRAUDHUB_DATABASE_URL", &db.url)
+        .env("FRAUDHUB_DATA_DIR", data_dir)
+        .env_remove("FRAUDHUB_MASTER_KEY")
+        .output()
+        .expect("run fraudhub")
+}
+
+/// Stdout of a command that must have succeeded (stderr shown when it did not).
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
