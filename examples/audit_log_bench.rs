@@ -22,9 +22,10 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use rand::Rng;
 
-use fraudhub::audit::entry::leaf_hash;
+use fraudhub::audit::entry::{Action, Actor, AuditEntry, Outcome, Purpose, leaf_hash};
 use fraudhub::audit::log::AuditLog;
-use fraudhub::store::{AuditRow, Store};
+use fraudhub::clock::from_millis;
+use fraudhub::store::Store;
 use fraudhub::tlog::{Blake3, NoteSigner, verify_consistency, verify_inclusion};
 
 const PROOFS: usize = 1000;
@@ -66,30 +67,29 @@ fn parse_args() -> Result<Args> {
 
 /// A synthetic entry with realistic field sizes: a 32-byte subject token, a 16-character
 /// key id, a UUID-length request id.
-fn synthetic_row(i: u64, base_ms: i64) -> AuditRow {
+fn synthetic_row(i: u64, base_ms: i64) -> AuditEntry {
     let mut token = [0u8; 32];
     token.copy_from_slice(blake3::hash(&i.to_le_bytes()).as_bytes());
-    AuditRow {
-        at: base_ms + (i / 8) as i64,
+    AuditEntry {
+        at: from_millis(base_ms + (i / 8) as i64),
         member_id: Some(1 + (i % 7) as i64),
         key_id: Some(format!("k{:015x}", i % 97)),
-        action: "match".into(),
-        purpose: Some("account_opening".into()),
+        action: Action::Match,
+        purpose: Some(Purpose::AccountOpening),
         subject_token: Some(token.to_vec()),
         key_version: Some(1),
         outcome: if i.is_multiple_of(50) {
-            "flagged"
+            Outcome::Flagged
         } else {
-            "not_flagged"
-        }
-        .into(),
+            Outcome::Clear
+        },
         request_id: format!(
             "{:08x}-0000-4000-8000-{:012x}",
             i >> 48,
             i & 0xffff_ffff_ffff
         ),
         entry_version: 2,
-        actor: None,
+        actor: Actor::Member,
         subject_view: Some(blake3::hash(&token).as_bytes().to_vec()),
         correlation_id: None,
     }
@@ -147,11 +147,11 @@ async fn main() -> Result<()> {
     let mut size = start_size;
     while appended < args.entries {
         let n = (args.entries - appended).min(args.batch as u64);
-        let rows: Vec<AuditRow> = (0..n)
+        let rows: Vec<AuditEntry> = (0..n)
             .map(|k| synthetic_row(start_size + appended + k, base_ms))
             .collect();
         let t = Instant::now();
-        size = store.append_audit(&rows).await?;
+        size = fraudhub::audit::write(&store, &rows).await?;
         batch_times.push(t.elapsed());
         appended += n;
         if size != start_size + appended {
@@ -199,7 +199,7 @@ async fn main() -> Result<()> {
         inc_len = inc_len.max(proof.len());
         // The leaf hash is recomputed from the stored entry, not read from the tree.
         let entry = store.audit_entry(index as i64).await?;
-        let leaf = leaf_hash(&entry.row, index);
+        let leaf = leaf_hash(entry.entry()?, index);
         if verify_inclusion::<Blake3>(index, size, &leaf, &proof, &root).is_err() {
             inc_fail += 1;
         }

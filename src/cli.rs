@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use crate::audit::entry::{Action, AuditEntry};
 use crate::audit::log::AuditLog;
 use crate::audit::operator;
 use crate::audit::verify::verify_log;
@@ -16,7 +17,7 @@ use crate::backup;
 use crate::clock::{Clock, SystemClock, from_millis, to_millis};
 use crate::config::{Config, Overrides};
 use crate::hub::{Hub, load_signing_key, open_store, serve};
-use crate::members::{issue_key, parse_scopes};
+use crate::members::{MemberStatus, issue_key, parse_scopes};
 use crate::retention::{RetentionPolicy, run_pass};
 use crate::store::{Store, sqlite_file};
 use crate::tlog::NoteVerifier;
@@ -386,7 +387,7 @@ async fn member(
                     to_millis(now),
                 )
                 .await?;
-            record(store, "operator.member.add", m.id, None, now).await?;
+            record(store, Action::MemberAdd, m.id, None, now).await?;
             println!(
                 "member {} added: {} ({}), {} req/s, burst {}",
                 m.id, m.name, m.display_name, m.rate_per_second, m.burst
@@ -410,7 +411,7 @@ async fn member(
                     "{:>4}  {:<24} {:<10} {:>8} {:>6} {:>10} {:>7}  {:<20}  {}",
                     m.id,
                     m.name,
-                    m.status,
+                    m.status.as_str(),
                     m.rate_per_second,
                     m.burst,
                     budget,
@@ -422,18 +423,18 @@ async fn member(
         }
         MemberCommand::Suspend { id } => {
             store
-                .set_member_status(id, "suspended")
+                .set_member_status(id, MemberStatus::Suspended)
                 .await
                 .with_context(|| format!("member {id}"))?;
-            record(store, "operator.member.suspend", id, None, now).await?;
+            record(store, Action::MemberSuspend, id, None, now).await?;
             println!("member {id} suspended: its keys now get 403");
         }
         MemberCommand::Reinstate { id } => {
             store
-                .set_member_status(id, "active")
+                .set_member_status(id, MemberStatus::Active)
                 .await
                 .with_context(|| format!("member {id}"))?;
-            record(store, "operator.member.reinstate", id, None, now).await?;
+            record(store, Action::MemberReinstate, id, None, now).await?;
             println!("member {id} reinstated");
         }
         MemberCommand::Quota {
@@ -450,7 +451,7 @@ async fn member(
                     .set_member_quota(id, rate.into(), burst.into())
                     .await
                     .with_context(|| format!("member {id}"))?;
-                record(store, "operator.member.quota", id, None, now).await?;
+                record(store, Action::MemberQuota, id, None, now).await?;
                 println!("member {id}: {rate} identifiers/s, burst {burst}");
             }
             if let Some(per_day) = daily_subjects {
@@ -462,7 +463,7 @@ async fn member(
                     .set_member_subject_budget(id, stored)
                     .await
                     .with_context(|| format!("member {id}"))?;
-                record(store, "operator.member.subject_budget", id, None, now).await?;
+                record(store, Action::MemberSubjectBudget, id, None, now).await?;
                 match stored {
                     Some(n) => println!("member {id}: {n} distinct personal numbers per day"),
                     None => println!(
@@ -481,16 +482,15 @@ async fn member(
 /// knows the log is missing it.
 async fn record(
     store: &Store,
-    action: &str,
+    action: Action,
     member_id: i64,
     key_id: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
     let operator = operator::operator_name();
-    tracing::info!(%operator, action, member = member_id, key_id, "operator action");
-    let entry = operator::entry(&operator, action, member_id, key_id, to_millis(now));
-    store
-        .append_audit(&[entry])
+    tracing::info!(%operator, action = action.as_str(), member = member_id, key_id, "operator action");
+    let entry = AuditEntry::by_operator(&operator, action, member_id, key_id, now);
+    crate::audit::write(store, &[entry])
         .await
         .context("the change was made but its audit entry could not be written")?;
     Ok(())
@@ -507,14 +507,7 @@ async fn key(
             let issued = issue_key(store, member, &scopes, to_millis(now))
                 .await
                 .with_context(|| format!("member {member}"))?;
-            record(
-                store,
-                "operator.key.issue",
-                member,
-                Some(&issued.key_id),
-                now,
-            )
-            .await?;
+            record(store, Action::KeyIssue, member, Some(&issued.key_id), now).await?;
             eprintln!(
                 "key {} issued; it is shown once and cannot be recovered:",
                 issued.key_id
@@ -551,7 +544,7 @@ async fn key(
                 .revoke_api_key(&key_id, to_millis(now))
                 .await
                 .with_context(|| format!("key {key_id}"))?;
-            record(store, "operator.key.revoke", member, Some(&key_id), now).await?;
+            record(store, Action::KeyRevoke, member, Some(&key_id), now).await?;
             println!("key {key_id} revoked");
         }
     }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod enumeration;
+pub mod errors;
 pub mod flags;
 pub mod hub;
 pub mod identifiers;

@@ -1,80 +1,75 @@
-//! Matching: which of the presented identifiers are flagged right now.
+//! Matching: which of the presented identifiers are flagged right now, audited.
+//!
+//! The decision is stated here once ([`outcome`]): an identifier is flagged when an
+//! active flag sits on its token. Only personal numbers carry flags; every other kind is
+//! looked at, audited, and clear.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-use crate::audit::{AuditError, AuditSink};
-use crate::clock::to_millis;
+use crate::audit::entry::{Action, Outcome, Requester};
+use crate::audit::{AuditError, AuditSink, Lookup, LookupSubject};
+use crate::flags::Flag;
 use crate::identifiers::{IdentifierKind, Normalised};
-use crate::pseudonym::{Pseudonymiser, Token};
-use crate::store::{AuditRow, FlagRow};
+use crate::pseudonym::Pseudonymiser;
 
-/// Why a member asks. Mandatory (GDPR purpose limitation) and shown to the consumer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Purpose {
-    AccountOpening,
-    CreditApplication,
-    Payment,
-    PayeeCheck,
-    CustomerService,
-    FraudInvestigation,
+pub use crate::audit::entry::Purpose;
+
+/// One identifier's answer, in request order.
+#[derive(Debug)]
+pub struct Hit {
+    pub kind: IdentifierKind,
+    /// The active flags on the identifier; empty when clear.
+    pub flags: Vec<Flag>,
 }
 
-impl Purpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AccountOpening => "account_opening",
-            Self::CreditApplication => "credit_application",
-            Self::Payment => "payment",
-            Self::PayeeCheck => "payee_check",
-            Self::CustomerService => "customer_service",
-            Self::FraudInvestigation => "fraud_investigation",
-        }
+impl Hit {
+    pub fn flagged(&self) -> bool {
+        outcome(&self.flags) == Outcome::Flagged
     }
 }
 
-/// One identifier's answer, before it is shaped for the wire.
-#[derive(Debug)]
-pub struct Hit {
-    pub token: Token,
-    pub kind: IdentifierKind,
-    pub flags: Vec<FlagRow>,
+/// The match decision, also what each lookup's audit entry records.
+pub fn outcome(active: &[Flag]) -> Outcome {
+    if active.is_empty() {
+        Outcome::Clear
+    } else {
+        Outcome::Flagged
+    }
 }
 
-/// Looks up every identifier and audits each lookup in the same group commit; results
-/// keep the request order. `entry` builds the audit entry for one token (its outcome is
-/// filled in by the writer from what the lookup found).
-pub async fn find_flags(
+/// Looks up every identifier and audits each lookup in the same group commit; the
+/// answer exists only once its entries are durable.
+pub async fn check(
     audit: &AuditSink,
     pseudonymiser: &Pseudonymiser,
+    requester: Requester,
+    purpose: Purpose,
     identifiers: &[Normalised],
-    now: DateTime<Utc>,
-    entry: impl Fn(Token) -> AuditRow,
 ) -> Result<Vec<Hit>, AuditError> {
-    let tokens: Vec<Token> = identifiers
+    let subjects = identifiers
         .iter()
-        .map(|id| pseudonymiser.token(id))
+        .map(|id| {
+            let token = pseudonymiser.token(id);
+            LookupSubject {
+                token,
+                view: pseudonymiser.member_view(requester.member_id, &token.bytes),
+                searched: id.kind() == IdentifierKind::SePersonalNumber,
+            }
+        })
         .collect();
-    // Flags only ever sit on personal numbers; other kinds need no lookup.
-    let lookups = identifiers
-        .iter()
-        .zip(&tokens)
-        .map(|(id, t)| (id.kind() == IdentifierKind::SePersonalNumber).then_some(t.bytes))
-        .collect();
-    let rows = tokens.iter().map(|t| entry(*t)).collect();
     let found = audit
-        .lookup_and_record(rows, lookups, to_millis(now))
+        .lookup(Lookup {
+            requester,
+            action: Action::Match,
+            purpose: Some(purpose),
+            subjects,
+            decide: outcome,
+        })
         .await?;
     Ok(identifiers
         .iter()
-        .zip(tokens)
         .zip(found)
-        .map(|((id, token), flags)| Hit {
+        .map(|(id, flags)| Hit {
             kind: id.kind(),
             flags,
-            token,
         })
         .collect())
 }

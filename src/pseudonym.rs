@@ -84,7 +84,9 @@ struct DerivedKey([u8; 32]);
 #[derive(Clone)]
 pub struct Pseudonymiser {
     version: i64,
-    kind_keys: Vec<(IdentifierKind, DerivedKey)>,
+    /// Indexed by [`IdentifierKind::index`]: every kind has its own key by construction,
+    /// so there is no lookup that could fall back to another kind's key.
+    kind_keys: [DerivedKey; IdentifierKind::ALL.len()],
     idempotency_key: DerivedKey,
     member_view_key: DerivedKey,
     idempotency_key_hash_key: DerivedKey,
@@ -101,12 +103,7 @@ impl fmt::Debug for Pseudonymiser {
 impl Pseudonymiser {
     pub fn new(master: &MasterKey, version: i64) -> Self {
         let kind_keys = IdentifierKind::ALL
-            .iter()
-            .map(|k| {
-                let key = DerivedKey(blake3::derive_key(&token_context(*k), &master.0));
-                (*k, key)
-            })
-            .collect();
+            .map(|k| DerivedKey(blake3::derive_key(&token_context(k), &master.0)));
         Self {
             version,
             kind_keys,
@@ -117,10 +114,6 @@ impl Pseudonymiser {
                 &master.0,
             )),
         }
-    }
-
-    pub fn version(&self) -> i64 {
-        self.version
     }
 
     /// The value a member is shown for a subject in its audit entries: keyed per member,
@@ -134,14 +127,7 @@ impl Pseudonymiser {
     }
 
     pub fn token(&self, id: &Normalised) -> Token {
-        let key = self
-            .kind_keys
-            .iter()
-            .find(|(k, _)| *k == id.kind())
-            .map(|(_, key)| key)
-            // Every kind has a key by construction; the idempotency key is never a valid
-            // fallback in practice, it only keeps this total without a panic path.
-            .unwrap_or(&self.idempotency_key);
+        let key = &self.kind_keys[id.kind().index()];
         Token {
             version: self.version,
             bytes: *blake3::keyed_hash(&key.0, id.value().as_bytes()).as_bytes(),
@@ -179,6 +165,32 @@ mod tests {
         let a = normalise(IdentifierKind::DeviceId, "abc", day).map(|n| p.token(&n));
         let b = normalise(IdentifierKind::Email, "abc@x.se", day).map(|n| p.token(&n));
         assert_ne!(a.ok(), b.ok());
+    }
+
+    #[test]
+    fn each_kind_is_keyed_with_its_own_derived_key() {
+        let master = MasterKey::from_bytes([7; 32]);
+        let p = Pseudonymiser::new(&master, 1);
+        let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+        for kind in IdentifierKind::ALL {
+            let sample = match kind {
+                IdentifierKind::SePersonalNumber => "19900101-0017",
+                IdentifierKind::Phone => "0701234567",
+                IdentifierKind::Email => "a@b.se",
+                IdentifierKind::Iban => "SE4550000000058398257466",
+                IdentifierKind::SeBankgiro => "5050-1055",
+                IdentifierKind::SePlusgiro => "4 77 11-7",
+                IdentifierKind::Domain => "example.se",
+                IdentifierKind::Ip => "192.0.2.1",
+                IdentifierKind::DeviceId => "device-1",
+            };
+            let Ok(id) = normalise(kind, sample, day) else {
+                panic!("sample for {kind:?} is valid");
+            };
+            let own_key = blake3::derive_key(&token_context(kind), &[7; 32]);
+            let expected = *blake3::keyed_hash(&own_key, id.value().as_bytes()).as_bytes();
+            assert_eq!(p.token(&id).bytes, expected, "{kind:?}");
+        }
     }
 
     #[test]

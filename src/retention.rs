@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::clock::to_millis;
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 
@@ -27,9 +26,9 @@ impl RetentionPolicy {
         }
     }
 
-    /// Idempotency records created at or before this instant (ms) are forgotten at `now`.
-    pub fn idempotency_forgotten_at_or_before(&self, now: DateTime<Utc>) -> i64 {
-        to_millis(now - Duration::hours(i64::from(self.idempotency_ttl_hours)))
+    /// Idempotency records created at or before this instant are forgotten at `now`.
+    pub fn idempotency_forgotten_at_or_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - Duration::hours(i64::from(self.idempotency_ttl_hours))
     }
 }
 
@@ -57,8 +56,8 @@ pub async fn run_pass(
     let audit_cutoff = now - Duration::days(i64::from(policy.audit_days));
     let flag_cutoff = now - Duration::days(i64::from(policy.flag_days));
     Ok(RetentionReport {
-        audit_entries_redacted: store.redact_audit_before(to_millis(audit_cutoff)).await?,
-        flags_purged: store.purge_ended_flags(to_millis(flag_cutoff)).await?,
+        audit_entries_redacted: store.redact_audit_before(audit_cutoff).await?,
+        flags_purged: store.purge_ended_flags(flag_cutoff).await?,
         idempotency_keys_deleted: store
             .delete_idempotency_keys(policy.idempotency_forgotten_at_or_before(now))
             .await?,

@@ -293,7 +293,8 @@ async fn members_see_per_member_subject_values_that_link_nothing() -> TestResult
     assert_ne!(a0, b0, "another member sees another value");
     // The hub-wide token is in no member-facing answer.
     let stored = hub.store.audit_page(None, 0, 10).await?;
-    let hub_token = hex::encode(stored[0].row.subject_token.as_deref().unwrap());
+    let first = stored[0].entry.as_ref().unwrap();
+    let hub_token = hex::encode(first.subject_token.as_deref().unwrap());
     for body in [&ea, &eb] {
         assert!(!body.to_string().contains(&hub_token));
     }
@@ -309,19 +310,19 @@ async fn a_member_recomputes_its_leaf_from_the_fields_it_is_shown() -> TestResul
     let e = &entries[0];
     assert_eq!(e["entry_version"], 2);
     let at = chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap())?;
-    let row = fraudhub::store::AuditRow {
-        at: at.timestamp_millis(),
+    let row = fraudhub::audit::entry::AuditEntry {
+        at: at.to_utc(),
         member_id: e["member_id"].as_i64(),
         key_id: e["key_id"].as_str().map(str::to_string),
-        action: e["action"].as_str().unwrap().to_string(),
-        purpose: e["purpose"].as_str().map(str::to_string),
+        action: e["action"].as_str().unwrap().parse()?,
+        purpose: e["purpose"].as_str().map(str::parse).transpose()?,
         // The verifier does not know the hub-wide token; version 2 does not need it.
         subject_token: None,
         key_version: e["key_version"].as_i64(),
-        outcome: e["outcome"].as_str().unwrap().to_string(),
+        outcome: e["outcome"].as_str().unwrap().parse()?,
         request_id: e["request_id"].as_str().unwrap().to_string(),
         entry_version: 2,
-        actor: None,
+        actor: fraudhub::audit::entry::Actor::Member,
         subject_view: Some(hex::decode(e["subject"].as_str().unwrap())?),
         correlation_id: None,
     };

@@ -70,7 +70,9 @@ async fn a_key_without_the_scope_gets_403() -> TestResult {
 async fn a_suspended_member_gets_403() -> TestResult {
     let hub = TestHub::start().await;
     let (id, key) = hub.member("bank-a").await;
-    hub.store.set_member_status(id, "suspended").await?;
+    hub.store
+        .set_member_status(id, fraudhub::members::MemberStatus::Suspended)
+        .await?;
     let (status, problem) = hub.match_one(&key, PN).await;
     assert_eq!(status, 403);
     assert!(problem["detail"].as_str().unwrap().contains("suspended"));

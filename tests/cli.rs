@@ -175,7 +175,13 @@ async fn serve_generates_a_private_dev_key_and_sigterm_drains_and_flushes() -> T
     let store = fraudhub::store::Store::connect(&db.url, 1).await?;
     // Every answered request is in the log, beside the operator's member add and key issue.
     let entries = store.audit_page(None, 0, 10_000).await?;
-    let by_members = entries.iter().filter(|e| e.row.actor.is_none()).count();
+    let by_members = entries
+        .iter()
+        .filter(|e| {
+            e.entry()
+                .is_ok_and(|e| e.actor == fraudhub::audit::entry::Actor::Member)
+        })
+        .count();
     assert_eq!(by_members as i64, sent);
     assert_eq!(entries.len() as i64, sent + 2);
     Ok(())

@@ -208,10 +208,11 @@ async fn kill_9_mid_load_loses_no_acknowledged_flag_lift_or_match_audit() -> Tes
         let Some(last) = page.last() else { break };
         from = last.leaf_index + 1;
         for e in page {
+            let e = e.entry?;
             entries
-                .entry(e.row.request_id)
+                .entry(e.request_id)
                 .or_default()
-                .push(e.row.action);
+                .push(e.action.as_str().to_string());
         }
     }
     let actions = |rid: &str| entries.get(rid).cloned().unwrap_or_default();

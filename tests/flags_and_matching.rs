@@ -186,12 +186,12 @@ async fn lifting_twice_keeps_the_first_lift_time_and_audits_both_attempts() -> T
     let (status, second) = hub.post(&path, &key, &json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(first["lifted_at"], second["lifted_at"]);
-    let outcomes: Vec<String> = hub
+    let outcomes: Vec<&str> = hub
         .store
         .audit_page(None, 0, 100)
         .await?
         .into_iter()
-        .map(|e| e.row.outcome)
+        .map(|e| e.entry.unwrap().outcome.as_str())
         .collect();
     assert_eq!(outcomes, vec!["created", "lifted", "already_lifted"]);
     Ok(())
@@ -220,13 +220,14 @@ async fn each_audited_outcome_is_exactly_what_the_member_was_told() -> TestResul
             }
         })
         .collect();
-    let audited: Vec<String> = hub
+    let audited: Vec<&str> = hub
         .store
         .audit_page(None, 0, 100)
         .await?
         .into_iter()
-        .filter(|e| e.row.action == "match")
-        .map(|e| e.row.outcome)
+        .filter_map(|e| e.entry.ok())
+        .filter(|e| e.action.as_str() == "match")
+        .map(|e| e.outcome.as_str())
         .collect();
     assert_eq!(told, vec!["clear", "flagged", "clear"]);
     assert_eq!(audited, told);

@@ -55,7 +55,8 @@ async fn every_change_of_access_is_logged_and_audited_with_the_operator() -> Tes
 
     let store = Store::connect(&db.url, 2).await?;
     let entries = store.audit_page(None, 0, 100).await?;
-    let actions: Vec<&str> = entries.iter().map(|e| e.row.action.as_str()).collect();
+    let entries: Vec<_> = entries.into_iter().map(|e| e.entry.unwrap()).collect();
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
         [
@@ -68,11 +69,11 @@ async fn every_change_of_access_is_logged_and_audited_with_the_operator() -> Tes
         ]
     );
     for e in &entries {
-        assert_eq!(e.row.actor.as_deref(), Some("operator:alice"));
-        assert_eq!(e.row.member_id, Some(1));
+        assert_eq!(e.actor.label(), "operator:alice");
+        assert_eq!(e.member_id, Some(1));
     }
-    assert_eq!(entries[1].row.key_id.as_deref(), Some(key_id.as_str()));
-    assert_eq!(entries[3].row.key_id.as_deref(), Some(key_id.as_str()));
+    assert_eq!(entries[1].key_id.as_deref(), Some(key_id.as_str()));
+    assert_eq!(entries[3].key_id.as_deref(), Some(key_id.as_str()));
     store.close().await;
 
     fraudhub(&db, dir.path(), &["audit", "checkpoint"]);

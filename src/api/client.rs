@@ -133,7 +133,7 @@ pub fn governor_refusal(e: GovernorError) -> Response {
             }
             .into_response()
         }
-        other => ApiError::Internal(format!("client rate limiter: {other}")).into_response(),
+        other => ApiError::internal(other).into_response(),
     }
 }
 

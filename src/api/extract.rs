@@ -1,9 +1,12 @@
 //! Request extractors whose rejections are problem+json.
 
-use axum::extract::FromRequestParts;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
 
 use super::AppState;
 use super::client::{ClientIp, RefusalContext};
@@ -11,9 +14,59 @@ use super::problem::ApiError;
 use crate::members::AuthError;
 use crate::members::{Caller, Scope};
 
+/// A JSON body that keeps its raw bytes too (retry fingerprints are taken over exactly
+/// what was sent). Rejections are problem+json naming the offending field.
+#[derive(Debug)]
+pub struct ApiJson<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        // An over-long body is refused here by axum (413), reshaped by the router.
+        let raw = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let value = parse_json(&headers, &raw).map_err(IntoResponse::into_response)?;
+        Ok(ApiJson { value, raw })
+    }
+}
+
+/// The `Idempotency-Key` header, if sent. Wiped when the request ends: the key ties the
+/// retries of a request about a person together.
+pub struct IdempotencyKey(pub Option<Zeroizing<String>>);
+
+const IDEMPOTENCY_KEY_MAX: usize = 128;
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        match parts.headers.get("idempotency-key").map(|v| v.to_str()) {
+            None => Ok(IdempotencyKey(None)),
+            Some(Ok(k)) if !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_MAX => {
+                Ok(IdempotencyKey(Some(Zeroizing::new(k.to_string()))))
+            }
+            Some(_) => Err(ApiError::invalid(
+                "Idempotency-Key",
+                "must be 1 to 128 visible ASCII characters",
+            )),
+        }
+    }
+}
+
+/// The scope a route needs, attached by the route table; the [`Caller`] extractor
+/// enforces it. A route that uses `Caller` without one refuses everybody.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequiredScope(pub Scope);
+
 /// Parses a JSON body, naming the offending field on failure (unknown fields, wrong
 /// types and missing fields all come back with a JSON path such as `identifiers[2].kind`).
-pub fn parse_json<T: DeserializeOwned>(
+fn parse_json<T: DeserializeOwned>(
     headers: &axum::http::HeaderMap,
     body: &[u8],
 ) -> Result<T, ApiError> {
@@ -228,18 +281,11 @@ impl FromRequestParts<AppState> for Caller {
             r.set_member(caller.member.id);
         }
         state.limits.check(&caller.member)?;
-        Ok(caller)
-    }
-}
-
-impl Caller {
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.scopes.contains(&scope) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(
+        match parts.extensions.get::<RequiredScope>() {
+            Some(RequiredScope(needed)) if caller.scopes.grants(*needed) => Ok(caller),
+            _ => Err(ApiError::Forbidden(
                 "the API key lacks the scope this operation needs",
-            ))
+            )),
         }
     }
 }

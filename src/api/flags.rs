@@ -1,21 +1,16 @@
 //! `/v1/flags`: members place, read and lift flags on personal numbers.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use zeroize::Zeroizing;
 
-use super::extract::{ApiPath, RequestId, parse_json};
+use super::extract::{ApiJson, ApiPath, IdempotencyKey, RequestId};
 use super::problem::{ApiError, ProblemBody};
 use super::{AppState, IdentifierInput};
-use crate::clock::{from_millis, to_millis};
-use crate::flags::{FlagKind, check_member_flag};
-use crate::identifiers::IdentifierKind;
-use crate::members::{Caller, Scope};
-use crate::store::{FlagRow, Idempotency, IdempotentOutcome, NewFlag, StoreError};
+use crate::flags::{self, Flag, FlagError, FlagKind, FlagStatus, NewMemberFlag, RetryKey};
+use crate::members::Caller;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,9 +26,8 @@ pub struct PlaceFlagRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FlagView {
     pub id: String,
-    pub kind: String,
-    /// `active`, `lifted` or `expired`.
-    pub status: &'static str,
+    pub kind: FlagKind,
+    pub status: FlagStatus,
     pub since: String,
     pub expires: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,26 +37,32 @@ pub struct FlagView {
 }
 
 impl FlagView {
-    fn from_row(row: &FlagRow, now: i64) -> Self {
-        let status = match row.lifted_at {
-            Some(_) => "lifted",
-            None if row.expires_at <= now => "expired",
-            None => "active",
-        };
+    fn new(flag: Flag, now: chrono::DateTime<chrono::Utc>) -> Self {
         FlagView {
-            id: row.id.clone(),
-            kind: row.kind.clone(),
-            status,
-            since: from_millis(row.created_at).to_rfc3339(),
-            expires: from_millis(row.expires_at).to_rfc3339(),
-            lifted_at: row.lifted_at.map(|t| from_millis(t).to_rfc3339()),
-            consent_reference: row.consent_reference.clone(),
-            police_report_reference: row.police_report_reference.clone(),
+            status: flag.status(now),
+            id: flag.id,
+            kind: flag.kind,
+            since: flag.created_at.to_rfc3339(),
+            expires: flag.expires_at.to_rfc3339(),
+            lifted_at: flag.lifted_at.map(|t| t.to_rfc3339()),
+            consent_reference: flag.consent_reference,
+            police_report_reference: flag.police_report_reference,
         }
     }
 }
 
-const IDEMPOTENCY_KEY_MAX: usize = 128;
+impl From<FlagError> for ApiError {
+    fn from(e: FlagError) -> Self {
+        match e {
+            FlagError::NotAPersonalNumber => ApiError::invalid("identifier.kind", e.to_string()),
+            FlagError::Rule(r) => ApiError::invalid(r.field, r.reason),
+            FlagError::KeyReused => ApiError::invalid("Idempotency-Key", e.to_string()),
+            FlagError::NotFound => ApiError::NotFound,
+            FlagError::Store(s) => s.into(),
+            FlagError::Audit(a) => a.into(),
+        }
+    }
+}
 
 #[utoipa::path(post, path = "/v1/flags", request_body = PlaceFlagRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
@@ -71,111 +71,42 @@ const IDEMPOTENCY_KEY_MAX: usize = 128;
 pub async fn place(
     State(state): State<AppState>,
     caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
-    body: Bytes,
+    request: RequestId,
+    key: IdempotencyKey,
+    ApiJson { value: req, raw }: ApiJson<PlaceFlagRequest>,
 ) -> Result<(StatusCode, Json<FlagView>), ApiError> {
-    caller.require(Scope::FlagsWrite)?;
-    let req: PlaceFlagRequest = parse_json(&headers, &body)?;
-    let idempotency_key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => match v.to_str() {
-            // Wiped when the request ends: the key ties retries of a request about a
-            // person together.
-            Ok(k) if !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_MAX => {
-                Some(Zeroizing::new(k.to_string()))
-            }
-            _ => {
-                return Err(ApiError::invalid(
-                    "Idempotency-Key",
-                    "must be 1 to 128 visible ASCII characters",
-                ));
-            }
-        },
+    let who = state.requester(&caller, request);
+    let new = NewMemberFlag {
+        subject: req.identifier.normalise("identifier", who.at)?,
+        kind: req.kind,
+        consent_reference: req.consent_reference,
+        police_report_reference: req.police_report_reference,
+        duration_days: req.duration_days,
     };
-    let now = state.clock.now();
-    if req.identifier.kind != IdentifierKind::SePersonalNumber {
-        return Err(ApiError::invalid(
-            "identifier.kind",
-            "flags are placed on se_personal_number identifiers",
-        ));
-    }
-    let subject = req.identifier.normalise("identifier", now)?;
-    let expires = check_member_flag(
-        req.kind,
-        req.consent_reference.as_deref(),
-        req.police_report_reference.as_deref(),
-        req.duration_days,
-        now,
-    )
-    .map_err(|e| ApiError::invalid(e.field, e.reason))?;
-    let token = state.pseudonymiser.token(&subject);
-    let id = format!("flg_{}", hex::encode(rand::random::<[u8; 12]>()));
-    let fingerprint = state.pseudonymiser.fingerprint(&body);
-    let new = NewFlag {
-        id: &id,
-        member_id: caller.member.id,
-        subject_token: &token.bytes,
-        key_version: token.version,
-        kind: req.kind.as_str(),
-        consent_reference: req.consent_reference.as_deref().map(str::trim),
-        police_report_reference: req.police_report_reference.as_deref().map(str::trim),
-        created_at: to_millis(now),
-        expires_at: to_millis(expires),
-    };
-    // Only a keyed hash of the member's key is stored: members choose keys freely and
-    // some put case numbers or personal numbers in them.
-    let key_hash = idempotency_key.as_deref().map(|k| {
-        state
-            .pseudonymiser
-            .idempotency_key_hash(caller.member.id, k)
-    });
-    let idem = key_hash.as_ref().map(|h| Idempotency {
-        key_hash: h,
-        fingerprint: &fingerprint,
+    let retry = key.0.as_deref().map(|key| RetryKey {
+        key,
+        body: &raw,
         forgotten_at_or_before: state
             .settings
             .retention
-            .idempotency_forgotten_at_or_before(now),
+            .idempotency_forgotten_at_or_before(who.at),
     });
-    let audit = state.audit_context(&caller, now, &request_id);
-    let created = audit.row("flag.place", None, Some(token), "created");
-    // A new flag commits together with its audit entry; a replay is audited on its own.
-    let flag_id = match state.store.insert_flag(&new, idem.as_ref(), &created).await {
-        Ok(IdempotentOutcome::Created) => id,
-        Ok(IdempotentOutcome::Replayed { flag_id }) => {
-            let entry = audit.row("flag.place", None, Some(token), "replayed");
-            state.audit.record(vec![entry]).await?;
-            flag_id
-        }
-        Err(StoreError::Conflict(why)) => return Err(ApiError::invalid("Idempotency-Key", why)),
-        Err(e) => return Err(e.into()),
-    };
-    let row = state.store.member_flag(caller.member.id, &flag_id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(FlagView::from_row(&row, to_millis(now))),
-    ))
+    let flag = flags::place(state.flags(), &who, new, retry).await?;
+    Ok((StatusCode::CREATED, Json(FlagView::new(flag, who.at))))
 }
 
 #[utoipa::path(get, path = "/v1/flags/{id}", params(("id" = String, Path)),
     responses((status = 200, body = FlagView), (status = 404, body = ProblemBody, content_type = "application/problem+json")),
-    security(("bearer" = ["flags:write"])))]
+    security(("bearer" = ["flags:read"])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    request_id: RequestId,
+    request: RequestId,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<FlagView>, ApiError> {
-    caller.require(Scope::FlagsWrite)?;
-    let now = state.clock.now();
-    let row = state.store.member_flag(caller.member.id, &id).await?;
-    let token = row_token(&row);
-    let entry = state
-        .audit_context(&caller, now, &request_id)
-        .row("flag.read", None, token, "ok");
-    state.audit.record(vec![entry]).await?;
-    Ok(Json(FlagView::from_row(&row, to_millis(now))))
+    let who = state.requester(&caller, request);
+    let flag = flags::read(state.flags(), &who, &id).await?;
+    Ok(Json(FlagView::new(flag, who.at)))
 }
 
 #[utoipa::path(post, path = "/v1/flags/{id}/lift", params(("id" = String, Path)),
@@ -184,28 +115,10 @@ pub async fn get(
 pub async fn lift(
     State(state): State<AppState>,
     caller: Caller,
-    request_id: RequestId,
+    request: RequestId,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<FlagView>, ApiError> {
-    caller.require(Scope::FlagsWrite)?;
-    let now = state.clock.now();
-    let audit = state.audit_context(&caller, now, &request_id);
-    let entry = |flag: &FlagRow| audit.row("flag.lift", None, row_token(flag), "lifted");
-    let (row, lifted) = state
-        .store
-        .lift_flag(caller.member.id, &id, to_millis(now), entry)
-        .await?;
-    if !lifted {
-        let again = audit.row("flag.lift", None, row_token(&row), "already_lifted");
-        state.audit.record(vec![again]).await?;
-    }
-    Ok(Json(FlagView::from_row(&row, to_millis(now))))
-}
-
-fn row_token(row: &FlagRow) -> Option<crate::pseudonym::Token> {
-    let bytes = <[u8; 32]>::try_from(row.subject_token.as_slice()).ok()?;
-    Some(crate::pseudonym::Token {
-        version: row.key_version,
-        bytes,
-    })
+    let who = state.requester(&caller, request);
+    let flag = flags::lift(state.flags(), &who, &id).await?;
+    Ok(Json(FlagView::new(flag, who.at)))
 }

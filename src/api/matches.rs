@@ -1,20 +1,19 @@
 //! `POST /v1/matches`: real-time checks of one or many identifiers.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{RequestId, parse_json};
+use super::extract::{ApiJson, RequestId};
 use super::problem::{ApiError, ProblemBody};
 use super::{AppState, IdentifierInput};
-use crate::clock::{from_millis, to_millis};
+use crate::clock::to_millis;
 use crate::enumeration::Refusal;
+use crate::flags::FlagKind;
 use crate::identifiers::IdentifierKind;
-use crate::matching::{Purpose, find_flags};
-use crate::members::{Caller, Scope};
+use crate::matching::{Purpose, check};
+use crate::members::Caller;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +37,7 @@ pub struct MatchResult {
 /// A flag as other members see it: never who placed it or why.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MatchedFlag {
-    pub kind: String,
+    pub kind: FlagKind,
     pub since: String,
     pub expires: String,
     /// Always `verify_identity`: a flag means verify out of band, not reject.
@@ -51,12 +50,9 @@ pub struct MatchedFlag {
 pub async fn run(
     State(state): State<AppState>,
     caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
-    body: Bytes,
+    request: RequestId,
+    ApiJson { value: req, .. }: ApiJson<MatchRequest>,
 ) -> Result<Json<MatchResponse>, ApiError> {
-    caller.require(Scope::MatchesRead)?;
-    let req: MatchRequest = parse_json(&headers, &body)?;
     let max = state.settings.max_match_identifiers;
     if req.identifiers.is_empty() || req.identifiers.len() > max {
         return Err(ApiError::invalid(
@@ -68,12 +64,12 @@ pub async fn run(
     state
         .limits
         .charge_more(&caller.member, req.identifiers.len() - 1)?;
-    let now = state.clock.now();
+    let who = state.requester(&caller, request);
     let normalised = req
         .identifiers
         .iter()
         .enumerate()
-        .map(|(i, id)| id.normalise(&format!("identifiers[{i}]"), now))
+        .map(|(i, id)| id.normalise(&format!("identifiers[{i}]"), who.at))
         .collect::<Result<Vec<_>, _>>()?;
     state
         .enumeration
@@ -81,33 +77,29 @@ pub async fn run(
             caller.member.id,
             caller.member.daily_subject_budget,
             &normalised,
-            now,
+            who.at,
         )
-        .map_err(|refusal| refused(&state, &caller, refusal, now))?;
-    let purpose = Some(req.purpose.as_str());
-    let audit = state.audit_context(&caller, now, &request_id);
-    // The answer leaves only after its audit entries are durable; the lookups run inside
-    // the same group commit.
-    let hits = find_flags(
+        .map_err(|refusal| refused(&state, &caller, refusal, who.at))?;
+    let hits = check(
         &state.audit,
         &state.pseudonymiser,
+        who,
+        req.purpose,
         &normalised,
-        now,
-        |token| audit.row("match", purpose, Some(token), "pending"),
     )
     .await?;
     let results = hits
         .into_iter()
         .map(|h| MatchResult {
             kind: h.kind,
-            flagged: !h.flags.is_empty(),
+            flagged: h.flagged(),
             flags: h
                 .flags
-                .iter()
+                .into_iter()
                 .map(|f| MatchedFlag {
-                    kind: f.kind.clone(),
-                    since: from_millis(f.created_at).to_rfc3339(),
-                    expires: from_millis(f.expires_at).to_rfc3339(),
+                    kind: f.kind,
+                    since: f.created_at.to_rfc3339(),
+                    expires: f.expires_at.to_rfc3339(),
                     advice: "verify_identity",
                 })
                 .collect(),

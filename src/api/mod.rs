@@ -1,4 +1,5 @@
-//! The member-facing HTTP API. Handlers are thin: parse, call the domain, audit, answer.
+//! The member-facing HTTP API. Handlers are thin: extract, call the use case, shape the
+//! answer. Which scope each route needs is stated once, in the route table.
 
 mod audit;
 mod client;
@@ -33,12 +34,13 @@ use tracing::Level;
 use utoipa::ToSchema;
 
 use crate::audit::AuditSink;
+use crate::audit::entry::Requester;
 use crate::audit::log::AuditLog;
-use crate::clock::{Clock, to_millis};
+use crate::clock::Clock;
 use crate::identifiers::{IdentifierKind, Normalised, normalise};
 use crate::members::{AuthCache, Caller};
-use crate::pseudonym::{Pseudonymiser, Token};
-use crate::store::{AuditRow, Store};
+use crate::pseudonym::Pseudonymiser;
+use crate::store::Store;
 use extract::RequestId;
 
 /// Tunables the handlers need, copied out of the validated configuration.
@@ -101,54 +103,23 @@ impl IdentifierInput {
     }
 }
 
-/// What every audit entry written for one request shares.
-pub(crate) struct AuditContext<'a> {
-    caller: &'a Caller,
-    at: i64,
-    request: &'a RequestId,
-    pseudonymiser: &'a Pseudonymiser,
-}
-
 impl AppState {
-    pub(crate) fn audit_context<'a>(
-        &'a self,
-        caller: &'a Caller,
-        now: DateTime<Utc>,
-        request: &'a RequestId,
-    ) -> AuditContext<'a> {
-        AuditContext {
-            caller,
-            at: to_millis(now),
-            request,
-            pseudonymiser: &self.pseudonymiser,
-        }
+    /// Who is asking, in which request, and when: what the use cases audit.
+    pub(crate) fn requester(&self, caller: &Caller, request: RequestId) -> Requester {
+        Requester::new(
+            caller.member.id,
+            caller.key_id.clone(),
+            request.id,
+            request.correlation,
+            self.clock.now(),
+        )
     }
-}
 
-impl AuditContext<'_> {
-    pub(crate) fn row(
-        &self,
-        action: &str,
-        purpose: Option<&str>,
-        subject: Option<Token>,
-        outcome: &str,
-    ) -> AuditRow {
-        let member_id = self.caller.member.id;
-        AuditRow {
-            at: self.at,
-            member_id: Some(member_id),
-            key_id: Some(self.caller.key_id.clone()),
-            action: action.to_string(),
-            purpose: purpose.map(str::to_string),
-            subject_token: subject.map(|t| t.bytes.to_vec()),
-            key_version: subject.map(|t| t.version),
-            outcome: outcome.to_string(),
-            request_id: self.request.id.clone(),
-            entry_version: i64::from(crate::audit::entry::ENCODING_VERSION),
-            actor: None,
-            subject_view: subject
-                .map(|t| self.pseudonymiser.member_view(member_id, &t.bytes).to_vec()),
-            correlation_id: self.request.correlation.clone(),
+    pub(crate) fn flags(&self) -> crate::flags::Flags<'_> {
+        crate::flags::Flags {
+            store: &self.store,
+            audit: &self.audit,
+            pseudonymiser: &self.pseudonymiser,
         }
     }
 }

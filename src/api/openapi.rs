@@ -47,6 +47,6 @@ static DOCUMENT: LazyLock<Result<Bytes, String>> = LazyLock::new(|| {
 pub async fn serve() -> Result<impl IntoResponse, ApiError> {
     let bytes = DOCUMENT
         .as_ref()
-        .map_err(|e| ApiError::Internal(e.clone()))?;
+        .map_err(|e| ApiError::Internal(e.clone().into()))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], bytes.clone()))
 }

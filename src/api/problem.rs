@@ -58,12 +58,16 @@ pub enum ApiError {
     /// Readiness refused; the reason names the failing dependency, never data.
     #[error("not ready: {0}")]
     NotReady(String),
-    /// Internal failures: logged with their cause, answered with a generic body.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Internal failures: logged with their cause chain, answered with a generic body.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ApiError {
+    pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(cause))
+    }
+
     pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
         ApiError::Invalid {
             field: field.into(),
@@ -137,8 +141,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug, title) = self.parts();
         let detail = match &self {
-            ApiError::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
+            ApiError::Internal(_) => {
+                tracing::error!(cause = %crate::errors::Chain(&self), "internal error");
                 "the hub could not complete the request; it has been logged".to_string()
             }
             other => other.to_string(),
@@ -187,7 +191,7 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(cause = %other, "database unavailable");
                 ApiError::Unavailable
             }
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::internal(other),
         }
     }
 }
@@ -197,7 +201,7 @@ impl From<AuditError> for ApiError {
         match e {
             // The writer already logged the cause, once for the whole batch.
             AuditError::Unavailable(_) => ApiError::Unavailable,
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::internal(other),
         }
     }
 }

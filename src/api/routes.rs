@@ -10,12 +10,15 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::handler::Handler;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
+use super::extract::RequiredScope;
 use super::health::Readiness;
 use super::{AppState, audit, flags, health, matches, openapi};
+use crate::members::Scope;
 
 /// The methods the hub serves. Kept to the ones in use so a route's method is known
 /// without parsing it out of a `MethodRouter`, which axum does not expose.
@@ -48,18 +51,27 @@ pub(crate) struct Route {
     #[cfg_attr(not(test), allow(dead_code))]
     pub verb: Verb,
     pub path: &'static str,
+    /// The scope a member's key needs; `None` for public routes. Stated only here: the
+    /// `Caller` extractor enforces it and the tests hold the OpenAPI document to it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub scope: Option<Scope>,
     pub handler: MethodRouter<AppState>,
 }
 
-fn route<H, T>(verb: Verb, path: &'static str, handler: H) -> Route
+fn route<H, T>(verb: Verb, path: &'static str, scope: Option<Scope>, handler: H) -> Route
 where
     H: Handler<T, AppState>,
     T: 'static,
 {
+    let handler = on(verb.filter(), handler);
     Route {
         verb,
         path,
-        handler: on(verb.filter(), handler),
+        scope,
+        handler: match scope {
+            Some(s) => handler.layer(Extension(RequiredScope(s))),
+            None => handler,
+        },
     }
 }
 
@@ -67,26 +79,36 @@ where
 /// process never share a cached readiness answer.
 pub(crate) fn table(readiness: &Arc<Readiness>) -> Vec<Route> {
     let readiness = readiness.clone();
+    use Scope::{AuditRead, FlagsRead, FlagsWrite, MatchesRead};
     use Verb::{Get, Post};
     vec![
-        route(Post, "/v1/flags", flags::place),
-        route(Get, "/v1/flags/{id}", flags::get),
-        route(Post, "/v1/flags/{id}/lift", flags::lift),
-        route(Post, "/v1/matches", matches::run),
-        route(Get, "/v1/audit/checkpoint", audit::checkpoint),
-        route(Get, "/v1/audit/public-key", audit::public_key),
-        route(Get, "/v1/audit/entries", audit::entries),
+        route(Post, "/v1/flags", Some(FlagsWrite), flags::place),
+        route(Get, "/v1/flags/{id}", Some(FlagsRead), flags::get),
+        route(Post, "/v1/flags/{id}/lift", Some(FlagsWrite), flags::lift),
+        route(Post, "/v1/matches", Some(MatchesRead), matches::run),
+        route(Get, "/v1/audit/checkpoint", None, audit::checkpoint),
+        route(Get, "/v1/audit/public-key", None, audit::public_key),
+        route(Get, "/v1/audit/entries", Some(AuditRead), audit::entries),
         route(
             Get,
             "/v1/audit/entries/{leaf_index}/inclusion",
+            Some(AuditRead),
             audit::inclusion,
         ),
-        route(Get, "/v1/audit/consistency", audit::consistency),
-        route(Get, "/v1/openapi.json", openapi::serve),
-        route(Get, "/healthz", health::live),
-        route(Get, "/readyz", move |State(state): State<AppState>| {
-            health::ready(state, readiness)
-        }),
+        route(
+            Get,
+            "/v1/audit/consistency",
+            Some(AuditRead),
+            audit::consistency,
+        ),
+        route(Get, "/v1/openapi.json", None, openapi::serve),
+        route(Get, "/healthz", None, health::live),
+        route(
+            Get,
+            "/readyz",
+            None,
+            move |State(state): State<AppState>| health::ready(state, readiness),
+        ),
     ]
 }
 
@@ -150,6 +172,24 @@ mod tests {
     }
 
     #[test]
+    fn each_route_documents_exactly_the_scope_it_enforces() {
+        let doc = doc();
+        for r in table_now() {
+            let op = &doc["paths"][r.path][r.verb.openapi_key()];
+            let documented: Vec<&str> = op["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["bearer"].as_array())
+                .flatten()
+                .filter_map(serde_json::Value::as_str)
+                .collect();
+            let enforced: Vec<&str> = r.scope.map(Scope::as_str).into_iter().collect();
+            assert_eq!(documented, enforced, "{} {}", r.verb.openapi_key(), r.path);
+        }
+    }
+
+    #[test]
     fn every_documented_operation_is_routed() {
         let unrouted: Vec<_> = documented(&doc())
             .difference(&routed(&table_now()))
@@ -166,7 +206,7 @@ mod tests {
         // Guards the two tests above against comparing two empty sets.
         let mut table = table_now();
         assert!(routed(&table).len() >= 12);
-        table.push(route(Verb::Post, "/v1/undocumented", || async {}));
+        table.push(route(Verb::Post, "/v1/undocumented", None, || async {}));
         let missing: Vec<_> = routed(&table)
             .difference(&documented(&doc()))
             .cloned()

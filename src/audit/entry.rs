@@ -1,4 +1,6 @@
-//! Canonical, versioned encoding of an audit entry: the bytes under each Merkle leaf.
+//! The audit entry: what happened, on whose behalf, about which subject, and with what
+//! outcome — typed here, once — and its canonical, versioned encoding, the bytes under
+//! each Merkle leaf.
 //!
 //! All integers big-endian; `opt<T>` is `0x00` or `0x01 T`; `str`/`bytes` are a u32
 //! length followed by the bytes. The leaf index is inside the leaf so that moving an
@@ -16,36 +18,237 @@
 //! `0x02 | u64 leaf_index | i64 at_ms | str actor | opt<i64> member_id | opt<str> key_id |
 //!  str action | opt<str> purpose | opt<bytes> subject_view | opt<i64> key_version |
 //!  str outcome | str request_id`. A client's correlation id is never in the leaf.
+//!
+//! The string forms of [`Action`], [`Outcome`] and [`Purpose`] are hashed into leaves
+//! and stored: renaming one breaks every existing leaf, so they are fixed here.
 
-use crate::store::AuditRow;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::clock::to_millis;
+use crate::pseudonym::Token;
 use crate::tlog::{Blake3, Hash, TreeHash};
 
 pub const ENCODING_VERSION: u8 = 2;
 
-/// The actor of every entry written on a member's request.
-pub const ACTOR_MEMBER: &str = "member";
+/// What an entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+pub enum Action {
+    #[strum(serialize = "match")]
+    Match,
+    #[strum(serialize = "flag.place")]
+    FlagPlace,
+    #[strum(serialize = "flag.read")]
+    FlagRead,
+    #[strum(serialize = "flag.lift")]
+    FlagLift,
+    #[strum(serialize = "operator.member.add")]
+    MemberAdd,
+    #[strum(serialize = "operator.member.suspend")]
+    MemberSuspend,
+    #[strum(serialize = "operator.member.reinstate")]
+    MemberReinstate,
+    #[strum(serialize = "operator.member.quota")]
+    MemberQuota,
+    #[strum(serialize = "operator.member.subject_budget")]
+    MemberSubjectBudget,
+    #[strum(serialize = "operator.key.issue")]
+    KeyIssue,
+    #[strum(serialize = "operator.key.revoke")]
+    KeyRevoke,
+}
 
-pub fn encode(row: &AuditRow, leaf_index: u64) -> Vec<u8> {
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Created,
+    Replayed,
+    Lifted,
+    AlreadyLifted,
+    /// A match found an active flag.
+    Flagged,
+    /// A match found none.
+    Clear,
+}
+
+/// Why a member asks. Mandatory (GDPR purpose limitation) and shown to the consumer.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Purpose {
+    AccountOpening,
+    CreditApplication,
+    Payment,
+    PayeeCheck,
+    CustomerService,
+    FraudInvestigation,
+}
+
+macro_rules! string_forms {
+    ($($t:ty),*) => {$(
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+    )*};
+}
+string_forms!(Action, Outcome, Purpose);
+
+/// Who acted: a member's API key, or an operator at the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Member,
+    Operator(String),
+}
+
+impl Actor {
+    /// The form committed in version-2 leaves and shown in entry listings.
+    pub fn label(&self) -> String {
+        match self {
+            Actor::Member => "member".to_string(),
+            Actor::Operator(user) => format!("operator:{user}"),
+        }
+    }
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub member_id: Option<i64>,
+    pub key_id: Option<String>,
+    pub action: Action,
+    pub purpose: Option<Purpose>,
+    pub subject_token: Option<Vec<u8>>,
+    pub key_version: Option<i64>,
+    pub subject_view: Option<Vec<u8>>,
+    pub outcome: Outcome,
+    /// The hub's own request id (never a client's).
+    pub request_id: String,
+    /// A client's X-Request-Id, checked and capped; stored for correlation, not hashed.
+    pub correlation_id: Option<String>,
+    /// Leaf encoding version; 1 for entries written before version 2.
+    pub entry_version: u8,
+}
+
+/// Who asked, in which request, and when: what every entry written for one member
+/// request shares.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    pub member_id: i64,
+    pub key_id: String,
+    pub request_id: String,
+    pub correlation_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl Requester {
+    /// `now` is kept to the millisecond, the precision entries and rows are stored with,
+    /// so what a use case returns is exactly what a later read returns.
+    pub fn new(
+        member_id: i64,
+        key_id: String,
+        request_id: String,
+        correlation_id: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Requester {
+            member_id,
+            key_id,
+            request_id,
+            correlation_id,
+            at: crate::clock::from_millis(to_millis(now)),
+        }
+    }
+
+    /// An entry about `subject` (its token and this member's view of it), or about no
+    /// subject.
+    pub fn entry(
+        &self,
+        action: Action,
+        purpose: Option<Purpose>,
+        subject: Option<(Token, [u8; 32])>,
+        outcome: Outcome,
+    ) -> AuditEntry {
+        AuditEntry {
+            at: self.at,
+            actor: Actor::Member,
+            member_id: Some(self.member_id),
+            key_id: Some(self.key_id.clone()),
+            action,
+            purpose,
+            subject_token: subject.map(|(t, _)| t.bytes.to_vec()),
+            key_version: subject.map(|(t, _)| t.version),
+            subject_view: subject.map(|(_, view)| view.to_vec()),
+            outcome,
+            request_id: self.request_id.clone(),
+            correlation_id: self.correlation_id.clone(),
+            entry_version: ENCODING_VERSION,
+        }
+    }
+}
+
+impl AuditEntry {
+    /// An operator's action on `member_id` (and `key_id` for key actions).
+    pub fn by_operator(
+        operator: &str,
+        action: Action,
+        member_id: i64,
+        key_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> AuditEntry {
+        AuditEntry {
+            at,
+            actor: Actor::Operator(operator.to_string()),
+            member_id: Some(member_id),
+            key_id: key_id.map(str::to_string),
+            action,
+            purpose: None,
+            subject_token: None,
+            key_version: None,
+            subject_view: None,
+            outcome: Outcome::Ok,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            correlation_id: None,
+            entry_version: ENCODING_VERSION,
+        }
+    }
+}
+
+pub fn encode(row: &AuditEntry, leaf_index: u64) -> Vec<u8> {
     if row.entry_version == 1 {
         return encode_v1(row, leaf_index);
     }
     let mut out = Vec::with_capacity(160);
     out.push(2);
     out.extend_from_slice(&leaf_index.to_be_bytes());
-    out.extend_from_slice(&row.at.to_be_bytes());
-    bytes(
-        &mut out,
-        row.actor.as_deref().unwrap_or(ACTOR_MEMBER).as_bytes(),
-    );
+    out.extend_from_slice(&to_millis(row.at).to_be_bytes());
+    bytes(&mut out, row.actor.label().as_bytes());
     opt(&mut out, row.member_id.map(|m| m.to_be_bytes()), |o, v| {
         o.extend_from_slice(&v)
     });
     opt(&mut out, row.key_id.as_deref(), |o, v| {
         bytes(o, v.as_bytes())
     });
-    bytes(&mut out, row.action.as_bytes());
-    opt(&mut out, row.purpose.as_deref(), |o, v| {
-        bytes(o, v.as_bytes())
+    bytes(&mut out, row.action.as_str().as_bytes());
+    opt(&mut out, row.purpose, |o, v| {
+        bytes(o, v.as_str().as_bytes())
     });
     opt(&mut out, row.subject_view.as_deref(), bytes);
     opt(
@@ -53,25 +256,25 @@ pub fn encode(row: &AuditRow, leaf_index: u64) -> Vec<u8> {
         row.key_version.map(|v| v.to_be_bytes()),
         |o, v| o.extend_from_slice(&v),
     );
-    bytes(&mut out, row.outcome.as_bytes());
+    bytes(&mut out, row.outcome.as_str().as_bytes());
     bytes(&mut out, row.request_id.as_bytes());
     out
 }
 
-fn encode_v1(row: &AuditRow, leaf_index: u64) -> Vec<u8> {
+fn encode_v1(row: &AuditEntry, leaf_index: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
     out.push(1);
     out.extend_from_slice(&leaf_index.to_be_bytes());
-    out.extend_from_slice(&row.at.to_be_bytes());
+    out.extend_from_slice(&to_millis(row.at).to_be_bytes());
     opt(&mut out, row.member_id.map(|m| m.to_be_bytes()), |o, v| {
         o.extend_from_slice(&v)
     });
     opt(&mut out, row.key_id.as_deref(), |o, v| {
         bytes(o, v.as_bytes())
     });
-    bytes(&mut out, row.action.as_bytes());
-    opt(&mut out, row.purpose.as_deref(), |o, v| {
-        bytes(o, v.as_bytes())
+    bytes(&mut out, row.action.as_str().as_bytes());
+    opt(&mut out, row.purpose, |o, v| {
+        bytes(o, v.as_str().as_bytes())
     });
     opt(&mut out, row.subject_token.as_deref(), bytes);
     opt(
@@ -79,14 +282,14 @@ fn encode_v1(row: &AuditRow, leaf_index: u64) -> Vec<u8> {
         row.key_version.map(|v| v.to_be_bytes()),
         |o, v| o.extend_from_slice(&v),
     );
-    bytes(&mut out, row.outcome.as_bytes());
+    bytes(&mut out, row.outcome.as_str().as_bytes());
     opt(&mut out, Some(row.request_id.as_str()), |o, v| {
         bytes(o, v.as_bytes())
     });
     out
 }
 
-pub fn leaf_hash(row: &AuditRow, leaf_index: u64) -> Hash {
+pub fn leaf_hash(row: &AuditEntry, leaf_index: u64) -> Hash {
     Blake3::leaf(&encode(row, leaf_index))
 }
 
@@ -111,19 +314,19 @@ fn opt<T>(out: &mut Vec<u8>, value: Option<T>, write: impl FnOnce(&mut Vec<u8>, 
 mod tests {
     use super::*;
 
-    fn row() -> AuditRow {
-        AuditRow {
-            at: 1_790_000_000_000,
+    fn row() -> AuditEntry {
+        AuditEntry {
+            at: crate::clock::from_millis(1_790_000_000_000),
             member_id: Some(7),
             key_id: Some("0123456789abcdef".into()),
-            action: "match".into(),
-            purpose: Some("payment".into()),
+            action: Action::Match,
+            purpose: Some(Purpose::Payment),
             subject_token: Some(vec![0xaa; 32]),
             key_version: Some(1),
-            outcome: "clear".into(),
+            outcome: Outcome::Clear,
             request_id: "r-1".into(),
             entry_version: 2,
-            actor: None,
+            actor: Actor::Member,
             subject_view: Some(vec![0xbb; 32]),
             correlation_id: Some("client-1".into()),
         }
@@ -140,9 +343,9 @@ mod tests {
     #[test]
     fn absent_and_empty_fields_encode_differently() {
         let mut none = row();
-        none.purpose = None;
+        none.key_id = None;
         let mut empty = row();
-        empty.purpose = Some(String::new());
+        empty.key_id = Some(String::new());
         assert_ne!(encode(&none, 0), encode(&empty, 0));
     }
 
@@ -172,9 +375,22 @@ mod tests {
     }
 
     #[test]
+    fn string_forms_are_the_ones_in_existing_leaves() {
+        assert_eq!(Action::Match.as_str(), "match");
+        assert_eq!(
+            Action::MemberSubjectBudget.as_str(),
+            "operator.member.subject_budget"
+        );
+        assert_eq!(Outcome::AlreadyLifted.as_str(), "already_lifted");
+        assert_eq!(Purpose::FraudInvestigation.as_str(), "fraud_investigation");
+        assert_eq!("flag.lift".parse(), Ok(Action::FlagLift));
+        assert!("pending".parse::<Outcome>().is_err());
+    }
+
+    #[test]
     fn operator_and_member_actors_hash_differently() {
         let mut op = row();
-        op.actor = Some("operator:root".into());
+        op.actor = Actor::Operator("root".into());
         assert_ne!(leaf_hash(&op, 0), leaf_hash(&row(), 0));
     }
 }

@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use crate::clock::to_millis;
 use crate::store::{CheckpointRow, Store, StoreError, audit_index};
 use crate::tlog::{
-    Blake3, Checkpoint, Hash, NoteSigner, NoteVerifier, TreeHash, consistency_proof,
-    consistency_proof_nodes, inclusion_proof, inclusion_proof_nodes, root_hash, root_nodes,
+    Blake3, Checkpoint, CheckpointError, Hash, NoteSigner, NoteVerifier, ProofError, TreeHash,
+    consistency_proof, consistency_proof_nodes, inclusion_proof, inclusion_proof_nodes, root_hash,
+    root_nodes,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -17,8 +18,10 @@ pub enum LogError {
     Store(#[from] StoreError),
     #[error("{0}")]
     BadRange(String),
-    #[error("tree: {0}")]
-    Tree(String),
+    #[error("the stored tree cannot answer")]
+    Tree(#[from] ProofError),
+    #[error("the checkpoint cannot be signed")]
+    Sign(#[from] CheckpointError),
 }
 
 /// Handle on the log: where checkpoints are signed and proofs assembled.
@@ -36,10 +39,6 @@ impl AuditLog {
             signer: Arc::new(signer),
             origin,
         }
-    }
-
-    pub fn origin(&self) -> &str {
-        &self.origin
     }
 
     pub fn verifier(&self) -> NoteVerifier {
@@ -73,9 +72,7 @@ impl AuditLog {
             return Ok(latest);
         }
         let root = self.root(size).await?;
-        let note = Checkpoint::new(self.origin.clone(), size, root)
-            .sign(&self.signer)
-            .map_err(|e| LogError::Tree(e.to_string()))?;
+        let note = Checkpoint::new(self.origin.clone(), size, root).sign(&self.signer)?;
         let row = CheckpointRow {
             size: audit_index(size)?,
             root: root.0.to_vec(),
@@ -91,7 +88,7 @@ impl AuditLog {
             return Ok(Blake3::empty());
         }
         let nodes = self.store.tree_nodes(&root_nodes(size)).await?;
-        root_hash::<Blake3>(size, &nodes).map_err(|e| LogError::Tree(e.to_string()))
+        Ok(root_hash::<Blake3>(size, &nodes)?)
     }
 
     pub async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, LogError> {
@@ -104,7 +101,7 @@ impl AuditLog {
         let ids =
             inclusion_proof_nodes(index, size).map_err(|e| LogError::BadRange(e.to_string()))?;
         let nodes = self.store.tree_nodes(&ids).await?;
-        inclusion_proof::<Blake3>(index, size, &nodes).map_err(|e| LogError::Tree(e.to_string()))
+        Ok(inclusion_proof::<Blake3>(index, size, &nodes)?)
     }
 
     pub async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, LogError> {
@@ -115,7 +112,7 @@ impl AuditLog {
         let ids =
             consistency_proof_nodes(old, new).map_err(|e| LogError::BadRange(e.to_string()))?;
         let nodes = self.store.tree_nodes(&ids).await?;
-        consistency_proof::<Blake3>(old, new, &nodes).map_err(|e| LogError::Tree(e.to_string()))
+        Ok(consistency_proof::<Blake3>(old, new, &nodes)?)
     }
 
     async fn check_size(&self, size: u64) -> Result<(), LogError> {
@@ -131,6 +128,6 @@ impl AuditLog {
     /// Retention: personal-data fields of entries older than `days` are cleared.
     pub async fn apply_retention(&self, now: DateTime<Utc>, days: u32) -> Result<u64, LogError> {
         let cutoff = now - chrono::Duration::days(i64::from(days));
-        Ok(self.store.redact_audit_before(to_millis(cutoff)).await?)
+        Ok(self.store.redact_audit_before(cutoff).await?)
     }
 }

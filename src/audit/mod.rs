@@ -7,6 +7,10 @@
 //! each. A match hands over its flag lookups too: the writer answers all of them with
 //! one query inside the same transaction, so a lookup costs the request no database
 //! round trip of its own and its audited outcome is exactly what it was told.
+//!
+//! The entries are built whole by the use case that owns them; for a lookup the use
+//! case hands over, as data, what each entry will say and the rule that turns what was
+//! found into its outcome, so no entry ever exists with a placeholder outcome.
 
 pub mod entry;
 pub mod health;
@@ -20,42 +24,84 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use entry::{Action, AuditEntry, Outcome, Purpose, Requester};
 use health::{EndedOnDrop, WriterHealth, WriterStall};
 
-use crate::store::{AuditRow, FlagRow, Store, StoreError};
+use crate::flags::{Flag, FlagStatus};
+use crate::pseudonym::Token;
+use crate::store::{LogHead, LogTx, Store, StoreError, TreeGrowth};
+use crate::tlog::{Blake3, Frontier, FrontierError};
 
 /// Cloned to every request of a failed group commit, so each keeps the cause.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AuditError {
     #[error("audit writer has stopped")]
     WriterGone,
-    #[error("audit commit failed: {0}")]
-    Commit(String),
+    #[error("audit commit failed")]
+    Commit(#[source] Arc<StoreError>),
     /// The database was unreachable: retryable, answered 503 rather than 500.
-    #[error("audit commit failed, database unavailable: {0}")]
-    Unavailable(String),
+    #[error("audit commit failed, database unavailable")]
+    Unavailable(#[source] Arc<StoreError>),
+    #[error("the stored log head cannot be extended")]
+    Head(#[source] Arc<FrontierError>),
 }
 
 impl From<StoreError> for AuditError {
     fn from(e: StoreError) -> Self {
         if e.is_unavailable() {
-            AuditError::Unavailable(e.to_string())
+            AuditError::Unavailable(Arc::new(e))
         } else {
-            AuditError::Commit(e.to_string())
+            AuditError::Commit(Arc::new(e))
         }
     }
 }
 
-/// Per entry: the token to look flags up for, or `None` when the entry needs no lookup.
-pub type Lookups = Vec<Option<[u8; 32]>>;
+impl From<FrontierError> for AuditError {
+    fn from(e: FrontierError) -> Self {
+        AuditError::Head(Arc::new(e))
+    }
+}
 
-/// The active flags found for each entry of a lookup, in entry order.
-pub type Found = Vec<Vec<FlagRow>>;
+/// One subject of an audited lookup.
+#[derive(Debug, Clone, Copy)]
+pub struct LookupSubject {
+    pub token: Token,
+    /// The member's own value for the subject, which the entry commits to.
+    pub view: [u8; 32],
+    /// Whether anything can be flagged on this kind of subject at all.
+    pub searched: bool,
+}
+
+/// An audited lookup: one entry per subject, each saying `action` for `purpose`, with
+/// the outcome `decide` gives for the active flags found on that subject.
+#[derive(Debug)]
+pub struct Lookup {
+    pub requester: Requester,
+    pub action: Action,
+    pub purpose: Option<Purpose>,
+    pub subjects: Vec<LookupSubject>,
+    pub decide: fn(&[Flag]) -> Outcome,
+}
+
+/// The active flags found for each subject of a lookup, in subject order.
+pub type Found = Vec<Vec<Flag>>;
+
+enum Work {
+    Append(Vec<AuditEntry>),
+    Lookup(Lookup),
+}
+
+impl Work {
+    fn entries(&self) -> usize {
+        match self {
+            Work::Append(entries) => entries.len(),
+            Work::Lookup(l) => l.subjects.len(),
+        }
+    }
+}
 
 struct Pending {
-    rows: Vec<AuditRow>,
-    /// With lookups, each entry's outcome is set by the writer (`flagged` or `clear`).
-    lookup: Option<(Lookups, i64)>,
+    work: Work,
     done: oneshot::Sender<Result<Found, AuditError>>,
 }
 
@@ -68,7 +114,7 @@ pub struct AuditSink {
 
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Pending({} rows)", self.rows.len())
+        write!(f, "Pending({} entries)", self.work.entries())
     }
 }
 
@@ -93,37 +139,59 @@ impl AuditSink {
         self.health.stall(threshold, queued)
     }
 
-    /// Returns once the rows are durably committed.
-    pub async fn record(&self, rows: Vec<AuditRow>) -> Result<(), AuditError> {
-        if rows.is_empty() {
+    /// Returns once the entries are durably committed.
+    pub async fn record(&self, entries: Vec<AuditEntry>) -> Result<(), AuditError> {
+        if entries.is_empty() {
             return Ok(());
         }
-        self.submit(rows, None).await.map(|_| ())
+        self.submit(Work::Append(entries)).await.map(|_| ())
     }
 
-    /// Looks up the active flags (expiring after `now_ms`) for each entry's token and
-    /// commits the entries with outcome `flagged` or `clear`; returns what was found.
-    pub async fn lookup_and_record(
-        &self,
-        rows: Vec<AuditRow>,
-        lookups: Lookups,
-        now_ms: i64,
-    ) -> Result<Found, AuditError> {
-        self.submit(rows, Some((lookups, now_ms))).await
+    /// Runs the lookup in the next group commit and returns, once its entries are
+    /// durable, the active flags found for each subject.
+    pub async fn lookup(&self, lookup: Lookup) -> Result<Found, AuditError> {
+        self.submit(Work::Lookup(lookup)).await
     }
 
-    async fn submit(
-        &self,
-        rows: Vec<AuditRow>,
-        lookup: Option<(Lookups, i64)>,
-    ) -> Result<Found, AuditError> {
+    async fn submit(&self, work: Work) -> Result<Found, AuditError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Pending { rows, lookup, done })
+            .send(Pending { work, done })
             .await
             .map_err(|_| AuditError::WriterGone)?;
         wait.await.map_err(|_| AuditError::WriterGone)?
     }
+}
+
+/// Appends entries to the log inside `tx`. Their leaf hashes and the tree nodes they
+/// complete are computed here, from the head read under the transaction's lock.
+/// Returns the log's new size.
+pub async fn append(tx: &mut LogTx, entries: &[AuditEntry]) -> Result<u64, AuditError> {
+    if entries.is_empty() {
+        return Ok(tx.head().size);
+    }
+    let mut frontier = Frontier::<Blake3>::from_bytes(&tx.head().frontier)?;
+    let start = tx.head().size;
+    let mut nodes = Vec::with_capacity(entries.len() * 2);
+    for (i, e) in entries.iter().enumerate() {
+        let made = frontier.append(entry::leaf_hash(e, start + i as u64))?;
+        nodes.extend(made.into_iter().map(|(id, h)| (id, h.0)));
+    }
+    let head = LogHead {
+        size: frontier.size(),
+        frontier: frontier.to_bytes(),
+    };
+    tx.append(entries, TreeGrowth { nodes, head }).await?;
+    Ok(tx.head().size)
+}
+
+/// Commits entries in a transaction of their own (operator actions from the CLI);
+/// returns the log's new size.
+pub async fn write(store: &Store, entries: &[AuditEntry]) -> Result<u64, AuditError> {
+    let mut tx = store.begin_log().await?;
+    let size = append(&mut tx, entries).await?;
+    tx.commit().await?;
+    Ok(size)
 }
 
 async fn writer(
@@ -135,12 +203,12 @@ async fn writer(
     let health = alive.health();
     let mut batch: Vec<Pending> = Vec::new();
     while let Some(first) = rx.recv().await {
-        let mut rows = first.rows.len();
+        let mut rows = first.work.entries();
         batch.push(first);
         while rows < batch_max {
             match rx.try_recv() {
                 Ok(p) => {
-                    rows += p.rows.len();
+                    rows += p.work.entries();
                     batch.push(p);
                 }
                 Err(_) => break,
@@ -150,7 +218,7 @@ async fn writer(
         // database outage and commits again once the pool reconnects.
         health.busy();
         let started = std::time::Instant::now();
-        let results = commit(&store, &mut batch).await;
+        let results = commit(&store, &mut batch, rows).await;
         health.idle();
         let ok = results.first().is_some_and(Result::is_ok);
         crate::metrics::audit_committed(rows, started.elapsed(), ok, rx.len());
@@ -163,74 +231,87 @@ async fn writer(
 }
 
 /// Commits one batch and returns each pending request's answer.
-async fn commit(store: &Store, batch: &mut [Pending]) -> Vec<Result<Found, AuditError>> {
-    let mut rows: Vec<AuditRow> = Vec::new();
-    let mut wanted: Vec<(usize, [u8; 32], i64)> = Vec::new();
-    for p in batch.iter_mut() {
-        if let Some((lookups, now)) = &p.lookup {
-            // Identifiers without a lookup (not personal numbers) can only be clear.
-            for r in &mut p.rows {
-                r.outcome = "clear".to_string();
-            }
-            for (i, token) in lookups.iter().enumerate() {
-                if let Some(t) = token {
-                    wanted.push((rows.len() + i, *t, *now));
-                }
-            }
-        }
-        rows.append(&mut p.rows);
-    }
-    let total = rows.len();
-    let result = if batch.iter().all(|p| p.lookup.is_none()) {
-        store.append_audit(&rows).await.map(|_| Vec::new())
-    } else {
-        let mut tokens: Vec<&[u8]> = wanted.iter().map(|(_, t, _)| t.as_slice()).collect();
-        tokens.sort_unstable();
-        tokens.dedup();
-        // Each request filters by its own clock; the query uses the earliest.
-        let earliest = wanted.iter().map(|(_, _, now)| *now).min().unwrap_or(0);
-        store
-            .lookup_and_append(&tokens, earliest, &mut rows, |flags, rows| {
-                for (row, token, now) in &wanted {
-                    let hit = flags
-                        .iter()
-                        .any(|f| f.subject_token == token.as_slice() && f.expires_at > *now);
-                    if let (true, Some(r)) = (hit, rows.get_mut(*row)) {
-                        r.outcome = "flagged".to_string();
-                    }
-                }
-            })
-            .await
-    };
-    let flags = match result {
-        Ok(flags) => flags,
-        Err(e) => {
-            let failure = AuditError::from(e);
+async fn commit(
+    store: &Store,
+    batch: &mut [Pending],
+    rows: usize,
+) -> Vec<Result<Found, AuditError>> {
+    match commit_batch(store, batch).await {
+        Ok(found) => found.into_iter().map(Ok).collect(),
+        Err(failure) => {
             if matches!(failure, AuditError::Unavailable(_)) {
-                tracing::warn!(error = %failure, rows = total, "audit commit failed: database unavailable");
+                tracing::warn!(error = %crate::errors::Chain(&failure), rows, "audit commit failed: database unavailable");
             } else {
-                tracing::error!(error = %failure, rows = total, "audit commit failed");
+                tracing::error!(error = %crate::errors::Chain(&failure), rows, "audit commit failed");
             }
-            return batch.iter().map(|_| Err(failure.clone())).collect();
+            batch.iter().map(|_| Err(failure.clone())).collect()
         }
+    }
+}
+
+async fn commit_batch(store: &Store, batch: &mut [Pending]) -> Result<Vec<Found>, AuditError> {
+    let mut tx = store.begin_log().await?;
+    let lookups = batch.iter().filter_map(|p| match &p.work {
+        Work::Lookup(l) => Some(l),
+        Work::Append(_) => None,
+    });
+    let mut tokens: Vec<&[u8]> = Vec::new();
+    let mut earliest = None;
+    for l in lookups {
+        let at = l.requester.at;
+        earliest = Some(earliest.map_or(at, |e: chrono::DateTime<chrono::Utc>| e.min(at)));
+        let searched = l.subjects.iter().filter(|s| s.searched);
+        tokens.extend(searched.map(|s| s.token.bytes.as_slice()));
+    }
+    tokens.sort_unstable();
+    tokens.dedup();
+    // One query for every request; each then keeps what was active at its own time.
+    let flags = match earliest {
+        Some(at) if !tokens.is_empty() => tx.active_flags(&tokens, at).await?,
+        _ => Vec::new(),
     };
-    batch
+    let mut entries = Vec::new();
+    let mut answers = Vec::with_capacity(batch.len());
+    for p in batch.iter_mut() {
+        match &mut p.work {
+            Work::Append(own) => {
+                entries.append(own);
+                answers.push(Vec::new());
+            }
+            Work::Lookup(l) => {
+                let found: Found = l
+                    .subjects
+                    .iter()
+                    .map(|s| active_on(&flags, s, l.requester.at))
+                    .collect();
+                for (s, f) in l.subjects.iter().zip(&found) {
+                    entries.push(l.requester.entry(
+                        l.action,
+                        l.purpose,
+                        Some((s.token, s.view)),
+                        (l.decide)(f),
+                    ));
+                }
+                answers.push(found);
+            }
+        }
+    }
+    append(&mut tx, &entries).await?;
+    tx.commit().await?;
+    Ok(answers)
+}
+
+fn active_on(
+    flags: &[Flag],
+    subject: &LookupSubject,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<Flag> {
+    if !subject.searched {
+        return Vec::new();
+    }
+    flags
         .iter()
-        .map(|p| {
-            let Some((lookups, now)) = &p.lookup else {
-                return Ok(Vec::new());
-            };
-            Ok(lookups
-                .iter()
-                .map(|token| match token {
-                    Some(t) => flags
-                        .iter()
-                        .filter(|f| f.subject_token == t.as_slice() && f.expires_at > *now)
-                        .cloned()
-                        .collect(),
-                    None => Vec::new(),
-                })
-                .collect())
-        })
+        .filter(|f| f.subject.bytes == subject.token.bytes && f.status(at) == FlagStatus::Active)
+        .cloned()
         .collect()
 }

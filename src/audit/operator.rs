@@ -2,9 +2,6 @@
 //! issuing or revoking its keys are written into the same Merkle log as member requests
 //! (actor `operator:<user>`), so the log shows who changed access, and when.
 
-use crate::audit::entry::ENCODING_VERSION;
-use crate::store::AuditRow;
-
 /// The operating-system user running the CLI: `SUDO_USER` first, so `sudo fraudhub …`
 /// names the person rather than root. Reduced to a short, log-safe token.
 pub fn operator_name() -> String {
@@ -24,39 +21,16 @@ pub fn operator_name() -> String {
     }
 }
 
-/// The entry for one operator action on `member_id` (and `key_id` for key actions).
-pub fn entry(
-    operator: &str,
-    action: &str,
-    member_id: i64,
-    key_id: Option<&str>,
-    at_ms: i64,
-) -> AuditRow {
-    AuditRow {
-        at: at_ms,
-        member_id: Some(member_id),
-        key_id: key_id.map(str::to_string),
-        action: action.to_string(),
-        purpose: None,
-        subject_token: None,
-        key_version: None,
-        outcome: "ok".to_string(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        entry_version: i64::from(ENCODING_VERSION),
-        actor: Some(format!("operator:{operator}")),
-        subject_view: None,
-        correlation_id: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::audit::entry::{Action, Actor, AuditEntry};
 
     #[test]
     fn operator_entries_name_the_operator_and_no_subject() {
-        let e = entry("alice", "operator.key.revoke", 3, Some("00ff"), 1);
-        assert_eq!(e.actor.as_deref(), Some("operator:alice"));
+        let at = crate::clock::from_millis(1);
+        let e = AuditEntry::by_operator("alice", Action::KeyRevoke, 3, Some("00ff"), at);
+        assert_eq!(e.actor, Actor::Operator("alice".into()));
+        assert_eq!(e.actor.label(), "operator:alice");
         assert_eq!(e.member_id, Some(3));
         assert!(e.subject_token.is_none() && e.subject_view.is_none());
     }

@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// The identifier kinds the hub understands. The serialised names are API contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum IdentifierKind {
     SePersonalNumber,
     Phone,
@@ -40,17 +43,12 @@ impl IdentifierKind {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SePersonalNumber => "se_personal_number",
-            Self::Phone => "phone",
-            Self::Email => "email",
-            Self::Iban => "iban",
-            Self::SeBankgiro => "se_bankgiro",
-            Self::SePlusgiro => "se_plusgiro",
-            Self::Domain => "domain",
-            Self::Ip => "ip",
-            Self::DeviceId => "device_id",
-        }
+        self.into()
+    }
+
+    /// Position in [`IdentifierKind::ALL`] (the declaration order).
+    pub fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -114,4 +112,16 @@ pub fn normalise(
         IdentifierKind::DeviceId => others::device_id(raw)?,
     };
     Ok(Normalised { kind, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdentifierKind;
+
+    #[test]
+    fn kinds_are_listed_in_declaration_order() {
+        for (i, kind) in IdentifierKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), i, "{kind:?}");
+        }
+    }
 }

@@ -14,29 +14,74 @@ use serde::Serialize;
 
 use crate::store::{AuthRow, MemberRow, Store, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumString, strum::IntoStaticStr)]
 pub enum Scope {
     #[serde(rename = "flags:write")]
+    #[strum(serialize = "flags:write")]
     FlagsWrite,
+    #[serde(rename = "flags:read")]
+    #[strum(serialize = "flags:read")]
+    FlagsRead,
     #[serde(rename = "matches:read")]
+    #[strum(serialize = "matches:read")]
     MatchesRead,
     #[serde(rename = "audit:read")]
+    #[strum(serialize = "audit:read")]
     AuditRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::FlagsWrite, Scope::MatchesRead, Scope::AuditRead];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::FlagsWrite => "flags:write",
-            Scope::MatchesRead => "matches:read",
-            Scope::AuditRead => "audit:read",
-        }
+        self.into()
     }
 
-    pub fn parse(s: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|x| x.as_str() == s)
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// The scopes of one API key, as a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    pub fn insert(&mut self, scope: Scope) {
+        self.0 |= scope.bit();
+    }
+
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    /// Whether a key with these scopes may do what `needed` allows. A key that may place
+    /// and lift flags may also read them back.
+    pub fn grants(self, needed: Scope) -> bool {
+        self.contains(needed) || (needed == Scope::FlagsRead && self.contains(Scope::FlagsWrite))
+    }
+
+    /// The stored form: names joined by commas; names this hub does not know are skipped.
+    pub fn from_stored(list: &str) -> Scopes {
+        let mut set = Scopes::default();
+        for scope in list.split(',').filter_map(|p| p.trim().parse().ok()) {
+            set.insert(scope);
+        }
+        set
+    }
+}
+
+/// Whether a member may use the hub.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::Display,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum MemberStatus {
+    Active,
+    Suspended,
+}
+
+impl MemberStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
@@ -44,7 +89,9 @@ impl Scope {
 pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, String> {
     let mut scopes = Vec::new();
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let scope = Scope::parse(part).ok_or_else(|| format!("unknown scope {part:?}"))?;
+        let scope: Scope = part
+            .parse()
+            .map_err(|_| format!("unknown scope {part:?}"))?;
         if !scopes.contains(&scope) {
             scopes.push(scope);
         }
@@ -100,7 +147,7 @@ pub async fn issue_key(
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub key_id: String,
-    pub scopes: Vec<Scope>,
+    pub scopes: Scopes,
     pub member: MemberRow,
 }
 
@@ -141,14 +188,14 @@ pub async fn authenticate(store: &Store, presented: &str) -> Result<Caller, Auth
     if blake3::hash(secret.as_bytes()) != blake3::Hash::from_bytes(stored) || row.revoked {
         return Err(AuthError::Unknown);
     }
-    if row.member.status != "active" {
+    if row.member.status != MemberStatus::Active {
         return Err(AuthError::Suspended {
             member_id: row.member.id,
         });
     }
     Ok(Caller {
         key_id: row.key_id,
-        scopes: row.scopes.split(',').filter_map(Scope::parse).collect(),
+        scopes: Scopes::from_stored(&row.scopes),
         member: row.member,
     })
 }
@@ -156,6 +203,15 @@ pub async fn authenticate(store: &Store, presented: &str) -> Result<Caller, Auth
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writing_flags_grants_reading_them_and_nothing_else() {
+        let write = Scopes::from_stored("flags:write");
+        assert!(write.grants(Scope::FlagsRead));
+        assert!(!write.grants(Scope::MatchesRead));
+        let read = Scopes::from_stored("flags:read,unknown");
+        assert!(read.grants(Scope::FlagsRead) && !read.grants(Scope::FlagsWrite));
+    }
 
     #[test]
     fn scope_lists_reject_unknown_and_empty() {

@@ -55,7 +55,7 @@ mod tests {
     fn statement_and_data_errors_are_not_unavailable() {
         assert!(!StoreError::Db(sqlx::Error::RowNotFound).is_unavailable());
         assert!(!StoreError::NotFound.is_unavailable());
-        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
+        assert!(!StoreError::corrupt("x").is_unavailable());
     }
 
     #[test]

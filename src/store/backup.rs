@@ -56,7 +56,7 @@ pub async fn inspect_sqlite_backup(path: &Path) -> Result<BackupContents, StoreE
         .map(|row| row.try_get::<String, _>(0))
         .collect::<Result<_, _>>()?;
     if problems != ["ok"] {
-        return Err(StoreError::Corrupt(format!(
+        return Err(StoreError::corrupt(format!(
             "backup integrity check: {}",
             problems.join("; ")
         )));

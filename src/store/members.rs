@@ -1,15 +1,14 @@
 //! Members and their API keys.
 
-use sqlx::Row;
-
 use super::{Store, StoreError, is_unique_violation};
+use crate::members::MemberStatus;
 
 #[derive(Debug, Clone)]
 pub struct MemberRow {
     pub id: i64,
     pub name: String,
     pub display_name: String,
-    pub status: String,
+    pub status: MemberStatus,
     pub rate_per_second: i64,
     pub burst: i64,
     pub created_at: i64,
@@ -20,7 +19,7 @@ pub struct MemberRow {
     pub last_sweep_at: Option<i64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiKeyRow {
     pub id: String,
     pub member_id: i64,
@@ -50,19 +49,52 @@ fn found(rows_affected: u64) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn member_from(row: &sqlx::any::AnyRow) -> Result<MemberRow, sqlx::Error> {
-    Ok(MemberRow {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        display_name: row.try_get("display_name")?,
-        status: row.try_get("status")?,
-        rate_per_second: row.try_get("rate_per_second")?,
-        burst: row.try_get("burst")?,
-        created_at: row.try_get("created_at")?,
-        daily_subject_budget: row.try_get("daily_subject_budget")?,
-        sweep_events: row.try_get("sweep_events")?,
-        last_sweep_at: row.try_get("last_sweep_at")?,
-    })
+/// The stored columns of a member.
+#[derive(sqlx::FromRow)]
+struct MemberRecord {
+    id: i64,
+    name: String,
+    display_name: String,
+    status: String,
+    rate_per_second: i64,
+    burst: i64,
+    created_at: i64,
+    daily_subject_budget: Option<i64>,
+    sweep_events: i64,
+    last_sweep_at: Option<i64>,
+}
+
+impl TryFrom<MemberRecord> for MemberRow {
+    type Error = StoreError;
+
+    fn try_from(r: MemberRecord) -> Result<Self, StoreError> {
+        Ok(MemberRow {
+            status: r
+                .status
+                .parse()
+                .map_err(|e| StoreError::corrupt_because("member status", e))?,
+            id: r.id,
+            name: r.name,
+            display_name: r.display_name,
+            rate_per_second: r.rate_per_second,
+            burst: r.burst,
+            created_at: r.created_at,
+            daily_subject_budget: r.daily_subject_budget,
+            sweep_events: r.sweep_events,
+            last_sweep_at: r.last_sweep_at,
+        })
+    }
+}
+
+/// A key joined with its member: everything authentication needs.
+#[derive(sqlx::FromRow)]
+struct AuthRecord {
+    key_id: String,
+    secret_hash: Vec<u8>,
+    scopes: String,
+    revoked_at: Option<i64>,
+    #[sqlx(flatten)]
+    member: MemberRecord,
 }
 
 impl Store {
@@ -78,7 +110,7 @@ impl Store {
             "INSERT INTO members (name, display_name, status, rate_per_second, burst, created_at) \
              VALUES ($1, $2, 'active', $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
+        let row: MemberRecord = sqlx::query_as(&sql)
             .bind(name)
             .bind(display_name)
             .bind(rate_per_second)
@@ -93,28 +125,28 @@ impl Store {
                     e.into()
                 }
             })?;
-        Ok(member_from(&row)?)
+        row.try_into()
     }
 
     pub async fn list_members(&self) -> Result<Vec<MemberRow>, StoreError> {
         let sql = format!("SELECT {MEMBER_COLUMNS} FROM members ORDER BY id");
-        let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
-        Ok(rows.iter().map(member_from).collect::<Result<_, _>>()?)
+        let rows: Vec<MemberRecord> = sqlx::query_as(&sql).fetch_all(self.pool()).await?;
+        rows.into_iter().map(MemberRow::try_from).collect()
     }
 
     pub async fn member(&self, id: i64) -> Result<MemberRow, StoreError> {
         let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = $1");
-        let row = sqlx::query(&sql)
+        let row: MemberRecord = sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(self.pool())
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok(member_from(&row)?)
+        row.try_into()
     }
 
-    pub async fn set_member_status(&self, id: i64, status: &str) -> Result<(), StoreError> {
+    pub async fn set_member_status(&self, id: i64, status: MemberStatus) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE members SET status = $1 WHERE id = $2")
-            .bind(status)
+            .bind(status.as_str())
             .bind(id)
             .execute(self.pool())
             .await?;
@@ -178,24 +210,13 @@ impl Store {
     }
 
     pub async fn list_api_keys(&self, member_id: i64) -> Result<Vec<ApiKeyRow>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, member_id, scopes, created_at, revoked_at FROM api_keys \
              WHERE member_id = $1 ORDER BY created_at, id",
         )
         .bind(member_id)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ApiKeyRow {
-                    id: r.try_get("id")?,
-                    member_id: r.try_get("member_id")?,
-                    scopes: r.try_get("scopes")?,
-                    created_at: r.try_get("created_at")?,
-                    revoked_at: r.try_get("revoked_at")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     pub async fn revoke_api_key(&self, id: &str, now: i64) -> Result<(), StoreError> {
@@ -212,7 +233,7 @@ impl Store {
     }
 
     pub async fn auth_lookup(&self, key_id: &str) -> Result<Option<AuthRow>, StoreError> {
-        let row = sqlx::query(
+        let row: Option<AuthRecord> = sqlx::query_as(
             "SELECT k.id AS key_id, k.secret_hash, k.scopes, k.revoked_at, \
                     m.id, m.name, m.display_name, m.status, m.rate_per_second, m.burst, m.created_at, \
                     m.daily_subject_budget, m.sweep_events, m.last_sweep_at \
@@ -222,13 +243,12 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let revoked_at: Option<i64> = row.try_get("revoked_at")?;
         Ok(Some(AuthRow {
-            key_id: row.try_get("key_id")?,
-            secret_hash: row.try_get("secret_hash")?,
-            scopes: row.try_get("scopes")?,
-            revoked: revoked_at.is_some(),
-            member: member_from(&row)?,
+            key_id: row.key_id,
+            secret_hash: row.secret_hash,
+            scopes: row.scopes,
+            revoked: row.revoked_at.is_some(),
+            member: row.member.try_into()?,
         }))
     }
 }

@@ -1,8 +1,11 @@
 //! The store: every SQL statement lives under this module.
 //!
 //! One `sqlx::AnyPool` serves both SQLite (embedded default) and PostgreSQL (production).
-//! Statements use `$n` placeholders in ascending order, which both engines accept, and
-//! only portable types (BIGINT, TEXT, BLOB/BYTEA), so one code path has one behaviour.
+//! Statements use `$n` placeholders in ascending order on PostgreSQL and anonymous `?`
+//! on SQLite where lists are built (see [`placeholders`]), and only portable types
+//! (BIGINT, TEXT, BLOB/BYTEA), so one code path has one behaviour. Rows are mapped once
+//! per table, into the domain's types (times, kinds, statuses); the store applies no
+//! rule of its own beyond what a query states.
 
 mod audit;
 mod availability;
@@ -12,9 +15,9 @@ mod members;
 mod retention;
 mod tlog;
 
-pub use audit::{AuditRow, StoredEntry, audit_index};
+pub use audit::{LogHead, LogTx, StoredEntry, TreeGrowth, Undecodable, audit_index};
 pub use backup::{BackupContents, inspect_sqlite_backup, sqlite_file};
-pub use flags::{FlagRow, Idempotency, IdempotentOutcome, NewFlag};
+pub use flags::{Idempotency, IdempotencyRecord};
 pub use members::{ApiKeyRow, AuthRow, MemberRow};
 pub use tlog::CheckpointRow;
 
@@ -35,10 +38,33 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("not found")]
     NotFound,
-    #[error("stored data is inconsistent: {0}")]
-    Corrupt(String),
+    #[error("stored data is inconsistent: {what}")]
+    Corrupt {
+        what: String,
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     #[error("conflict: {0}")]
     Conflict(&'static str),
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(what: impl Into<String>) -> Self {
+        StoreError::Corrupt {
+            what: what.into(),
+            cause: None,
+        }
+    }
+
+    pub(crate) fn corrupt_because(
+        what: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Corrupt {
+            what: what.into(),
+            cause: Some(Box::new(cause)),
+        }
+    }
 }
 
 /// What `Store::connect` waits for a pooled connection.

@@ -1,6 +1,9 @@
 //! Deleting what the hub no longer needs to keep (docs/operations.md, "Retention").
 
+use chrono::{DateTime, Utc};
+
 use super::{Store, StoreError};
+use crate::clock::to_millis;
 
 /// Rows deleted per statement: a first pass after an upgrade may find millions of ended
 /// flags, and one huge DELETE would hold SQLite's write lock (and stall the audit writer's
@@ -8,9 +11,9 @@ use super::{Store, StoreError};
 const PURGE_BATCH: i64 = 1000;
 
 impl Store {
-    /// Deletes flags that ended (expired or were lifted) before `ended_before` (ms).
+    /// Deletes flags that ended (expired or were lifted) before `ended_before`.
     /// Audit entries about them stay: they have their own retention.
-    pub async fn purge_ended_flags(&self, ended_before: i64) -> Result<u64, StoreError> {
+    pub async fn purge_ended_flags(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
         // One statement per end condition, so each can use its own index.
         let mut purged = 0;
         for column in ["expires_at", "lifted_at"] {
@@ -20,7 +23,7 @@ impl Store {
             );
             loop {
                 let done = sqlx::query(&sql)
-                    .bind(ended_before)
+                    .bind(to_millis(ended_before))
                     .bind(PURGE_BATCH)
                     .execute(self.pool())
                     .await?;
@@ -33,13 +36,13 @@ impl Store {
         Ok(purged)
     }
 
-    /// Deletes idempotency records created at or before `created_at_or_before` (ms).
+    /// Deletes idempotency records created at or before `created_at_or_before`.
     pub async fn delete_idempotency_keys(
         &self,
-        created_at_or_before: i64,
+        created_at_or_before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at <= $1")
-            .bind(created_at_or_before)
+            .bind(to_millis(created_at_or_before))
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected())

@@ -8,7 +8,7 @@ use super::audit::audit_index;
 use super::{Backend, Store, StoreError};
 use crate::tlog::{Hash, NodeId};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CheckpointRow {
     pub size: i64,
     pub root: Vec<u8>,
@@ -25,7 +25,7 @@ impl Store {
             .fetch_one(self.pool())
             .await?;
         let size: i64 = row.try_get("size")?;
-        u64::try_from(size).map_err(|_| StoreError::Corrupt("negative tree size".into()))
+        u64::try_from(size).map_err(|_| StoreError::corrupt("negative tree size"))
     }
 
     /// Fetches the given perfect-subtree hashes; missing ones are simply absent.
@@ -53,13 +53,11 @@ impl Store {
                 let idx: i64 = r.try_get("idx")?;
                 let hash: Vec<u8> = r.try_get("hash")?;
                 let id = NodeId {
-                    level: u8::try_from(level)
-                        .map_err(|_| StoreError::Corrupt("node level".into()))?,
-                    index: u64::try_from(idx)
-                        .map_err(|_| StoreError::Corrupt("node index".into()))?,
+                    level: u8::try_from(level).map_err(|_| StoreError::corrupt("node level"))?,
+                    index: u64::try_from(idx).map_err(|_| StoreError::corrupt("node index"))?,
                 };
-                let hash =
-                    Hash::from_slice(&hash).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let hash = Hash::from_slice(&hash)
+                    .map_err(|e| StoreError::corrupt_because("node hash", e))?;
                 out.insert(id, hash);
             }
         }
@@ -85,41 +83,27 @@ impl Store {
     }
 
     pub async fn checkpoint_at(&self, size: i64) -> Result<Option<CheckpointRow>, StoreError> {
-        let q = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT size, root, note, created_at FROM tlog_checkpoints WHERE size = $1",
-        );
-        self.one_checkpoint(q.bind(size)).await
+        )
+        .bind(size)
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
-        let q = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT size, root, note, created_at FROM tlog_checkpoints ORDER BY size DESC LIMIT 1",
-        );
-        self.one_checkpoint(q).await
-    }
-
-    async fn one_checkpoint<'q>(
-        &self,
-        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> Result<Option<CheckpointRow>, StoreError> {
-        let row = q.fetch_optional(self.pool()).await?;
-        Ok(row.as_ref().map(checkpoint_from).transpose()?)
+        )
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
-        let rows =
-            sqlx::query("SELECT size, root, note, created_at FROM tlog_checkpoints ORDER BY size")
-                .fetch_all(self.pool())
-                .await?;
-        Ok(rows.iter().map(checkpoint_from).collect::<Result<_, _>>()?)
+        Ok(sqlx::query_as(
+            "SELECT size, root, note, created_at FROM tlog_checkpoints ORDER BY size",
+        )
+        .fetch_all(self.pool())
+        .await?)
     }
-}
-
-fn checkpoint_from(r: &sqlx::any::AnyRow) -> Result<CheckpointRow, sqlx::Error> {
-    Ok(CheckpointRow {
-        size: r.try_get("size")?,
-        root: r.try_get("root")?,
-        note: r.try_get("note")?,
-        created_at: r.try_get("created_at")?,
-    })
 }

@@ -1,14 +1,25 @@
-//! Flag domain rules: kinds, who may place them, how long they last.
-//!
-//! A flag means "verify, don't reject": matches report it with the advice
-//! `verify_identity`, never with the identity of the member that placed it.
+//! Flag rules: kinds, who may place them, how long they last, when they are active.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+use crate::pseudonym::Token;
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum FlagKind {
     /// Placed by the person after BankID login.
     Consumer,
@@ -20,17 +31,42 @@ pub enum FlagKind {
 
 impl FlagKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Consumer => "consumer",
-            Self::IdentityTheft => "identity_theft",
-            Self::PoliceReport => "police_report",
-        }
+        self.into()
     }
+}
 
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Consumer, Self::IdentityTheft, Self::PoliceReport]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+/// A flag on one personal number's token.
+#[derive(Debug, Clone)]
+pub struct Flag {
+    pub id: String,
+    pub member_id: i64,
+    pub subject: Token,
+    pub kind: FlagKind,
+    pub consent_reference: Option<String>,
+    pub police_report_reference: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub lifted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum FlagStatus {
+    Active,
+    Lifted,
+    Expired,
+}
+
+impl Flag {
+    /// The one statement of when a flag counts: not lifted, and `now` before its expiry.
+    /// (`LogTx::active_flags` is the same rule in SQL, for the lookup.)
+    pub fn status(&self, now: DateTime<Utc>) -> FlagStatus {
+        match self.lifted_at {
+            Some(_) => FlagStatus::Lifted,
+            None if self.expires_at <= now => FlagStatus::Expired,
+            None => FlagStatus::Active,
+        }
     }
 }
 

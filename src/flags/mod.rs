@@ -1,0 +1,196 @@
+//! Flags on personal numbers: the use cases of placing, reading and lifting one.
+//!
+//! A flag means "verify, don't reject": matches report it with the advice
+//! `verify_identity`, never with the identity of the member that placed it. Each use
+//! case writes its own audit entries, in the same transaction as the change it audits.
+
+mod rules;
+
+pub use rules::{
+    DEFAULT_DAYS, Flag, FlagKind, FlagRuleError, FlagStatus, MAX_POLICE_REPORT_DAYS, STANDARD_DAYS,
+    check_member_flag, is_police_report_reference,
+};
+
+use crate::audit::entry::{Action, Outcome, Requester};
+use crate::audit::{self, AuditError, AuditSink};
+use crate::identifiers::{IdentifierKind, Normalised};
+use crate::pseudonym::Pseudonymiser;
+use crate::store::{Idempotency, Store, StoreError};
+
+/// What a use case of this module needs from the hub.
+#[derive(Clone, Copy)]
+pub struct Flags<'a> {
+    pub store: &'a Store,
+    pub audit: &'a AuditSink,
+    pub pseudonymiser: &'a Pseudonymiser,
+}
+
+/// A member's request to flag a personal number on a victim's behalf.
+#[derive(Debug)]
+pub struct NewMemberFlag {
+    pub subject: Normalised,
+    pub kind: FlagKind,
+    pub consent_reference: Option<String>,
+    pub police_report_reference: Option<String>,
+    pub duration_days: Option<i64>,
+}
+
+/// A retry-safety key as the use case sees it: the member's key and the raw request
+/// body it came with. Neither is stored; only keyed hashes of both are.
+#[derive(Clone, Copy)]
+pub struct RetryKey<'a> {
+    pub key: &'a str,
+    pub body: &'a [u8],
+    /// Records created at or before this time are forgotten (the retention TTL).
+    pub forgotten_at_or_before: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    #[error("flags are placed on se_personal_number identifiers")]
+    NotAPersonalNumber,
+    #[error(transparent)]
+    Rule(#[from] FlagRuleError),
+    #[error("this Idempotency-Key was used with a different request body")]
+    KeyReused,
+    #[error("no such flag")]
+    NotFound,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl From<StoreError> for FlagError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => FlagError::NotFound,
+            other => FlagError::Store(other),
+        }
+    }
+}
+
+/// Places a flag and returns it. With a retry key, a retry of the same request returns
+/// the flag the first one placed (audited as `replayed`); the same key with another
+/// body is refused.
+pub async fn place(
+    hub: Flags<'_>,
+    who: &Requester,
+    new: NewMemberFlag,
+    retry: Option<RetryKey<'_>>,
+) -> Result<Flag, FlagError> {
+    if new.subject.kind() != IdentifierKind::SePersonalNumber {
+        return Err(FlagError::NotAPersonalNumber);
+    }
+    let expires = check_member_flag(
+        new.kind,
+        new.consent_reference.as_deref(),
+        new.police_report_reference.as_deref(),
+        new.duration_days,
+        who.at,
+    )?;
+    let token = hub.pseudonymiser.token(&new.subject);
+    let subject = Some((
+        token,
+        hub.pseudonymiser.member_view(who.member_id, &token.bytes),
+    ));
+    let flag = Flag {
+        id: format!("flg_{}", hex::encode(rand::random::<[u8; 12]>())),
+        member_id: who.member_id,
+        subject: token,
+        kind: new.kind,
+        consent_reference: trimmed(new.consent_reference),
+        police_report_reference: trimmed(new.police_report_reference),
+        created_at: who.at,
+        expires_at: expires,
+        lifted_at: None,
+    };
+    // Only keyed hashes are stored: bodies hold raw identifiers, and members choose
+    // keys freely (some put case numbers or personal numbers in them).
+    let hashes = retry.map(|r| {
+        (
+            hub.pseudonymiser.idempotency_key_hash(who.member_id, r.key),
+            hub.pseudonymiser.fingerprint(r.body),
+            r.forgotten_at_or_before,
+        )
+    });
+    let mut tx = hub.store.begin_log().await?;
+    if let Some((key_hash, fingerprint, forgotten)) = &hashes {
+        let idem = Idempotency {
+            key_hash,
+            fingerprint,
+            forgotten_at_or_before: *forgotten,
+        };
+        if !tx
+            .claim_idempotency(who.member_id, &idem, &flag.id, who.at)
+            .await?
+        {
+            drop(tx);
+            let earlier = hub
+                .store
+                .idempotency_record(who.member_id, key_hash)
+                .await?;
+            if earlier.fingerprint != fingerprint.as_slice() {
+                return Err(FlagError::KeyReused);
+            }
+            let entry = who.entry(Action::FlagPlace, None, subject, Outcome::Replayed);
+            hub.audit.record(vec![entry]).await?;
+            return Ok(hub
+                .store
+                .member_flag(who.member_id, &earlier.flag_id)
+                .await?);
+        }
+    }
+    tx.insert_flag(&flag).await?;
+    let entry = who.entry(Action::FlagPlace, None, subject, Outcome::Created);
+    audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
+    Ok(flag)
+}
+
+/// One of the member's own flags; reading it is audited.
+pub async fn read(hub: Flags<'_>, who: &Requester, id: &str) -> Result<Flag, FlagError> {
+    let flag = hub.store.member_flag(who.member_id, id).await?;
+    let entry = who.entry(
+        Action::FlagRead,
+        None,
+        subject(hub, who, &flag),
+        Outcome::Ok,
+    );
+    hub.audit.record(vec![entry]).await?;
+    Ok(flag)
+}
+
+/// Lifts one of the member's own flags. Lifting twice is harmless: the flag keeps its
+/// first lift time, and the second attempt is audited as `already_lifted`.
+pub async fn lift(hub: Flags<'_>, who: &Requester, id: &str) -> Result<Flag, FlagError> {
+    let mut flag = hub.store.member_flag(who.member_id, id).await?;
+    let subject = subject(hub, who, &flag);
+    let mut tx = hub.store.begin_log().await?;
+    if tx.lift_flag(who.member_id, id, who.at).await? {
+        let entry = who.entry(Action::FlagLift, None, subject, Outcome::Lifted);
+        audit::append(&mut tx, &[entry]).await?;
+        tx.commit().await?;
+        flag.lifted_at = Some(who.at);
+        return Ok(flag);
+    }
+    drop(tx);
+    let entry = who.entry(Action::FlagLift, None, subject, Outcome::AlreadyLifted);
+    hub.audit.record(vec![entry]).await?;
+    Ok(hub.store.member_flag(who.member_id, id).await?)
+}
+
+fn subject(
+    hub: Flags<'_>,
+    who: &Requester,
+    flag: &Flag,
+) -> Option<(crate::pseudonym::Token, [u8; 32])> {
+    let view = hub
+        .pseudonymiser
+        .member_view(who.member_id, &flag.subject.bytes);
+    Some((flag.subject, view))
+}
+
+fn trimmed(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_string())
+}
