@@ -14,7 +14,7 @@ use crate::audit::log::AuditLog;
 use crate::audit::operator;
 use crate::audit::verify::verify_log;
 use crate::backup;
-use crate::clock::{Clock, SystemClock, from_millis, to_millis};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Overrides};
 use crate::hub::{Hub, load_signing_key, open_store, serve};
 use crate::members::{MemberStatus, issue_key, parse_scopes};
@@ -379,13 +379,7 @@ async fn member(
                 bail!("--rate and --burst must be positive");
             }
             let m = store
-                .insert_member(
-                    name.trim(),
-                    &display,
-                    rate.into(),
-                    burst.into(),
-                    to_millis(now),
-                )
+                .insert_member(name.trim(), &display, rate.into(), burst.into(), now)
                 .await?;
             record(store, Action::MemberAdd, m.id, None, now).await?;
             println!(
@@ -405,7 +399,7 @@ async fn member(
                 );
                 let last = m.last_sweep_at.map_or_else(
                     || "-".to_string(),
-                    |t| from_millis(t).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
                 );
                 println!(
                     "{:>4}  {:<24} {:<10} {:>8} {:>6} {:>10} {:>7}  {:<20}  {}",
@@ -504,7 +498,7 @@ async fn key(
     match cmd {
         KeyCommand::Issue { member, scopes } => {
             let scopes = parse_scopes(&scopes).map_err(anyhow::Error::msg)?;
-            let issued = issue_key(store, member, &scopes, to_millis(now))
+            let issued = issue_key(store, member, &scopes, now)
                 .await
                 .with_context(|| format!("member {member}"))?;
             record(store, Action::KeyIssue, member, Some(&issued.key_id), now).await?;
@@ -522,13 +516,13 @@ async fn key(
             for k in store.list_api_keys(member).await? {
                 let revoked = k
                     .revoked_at
-                    .map(|t| from_millis(t).to_rfc3339())
+                    .map(|t| t.to_rfc3339())
                     .unwrap_or_else(|| "-".into());
                 println!(
                     "{:<18} {:<40} {:<26} {}",
                     k.id,
                     k.scopes,
-                    from_millis(k.created_at).to_rfc3339(),
+                    k.created_at.to_rfc3339(),
                     revoked
                 );
             }
@@ -541,7 +535,7 @@ async fn key(
                 .member
                 .id;
             store
-                .revoke_api_key(&key_id, to_millis(now))
+                .revoke_api_key(&key_id, now)
                 .await
                 .with_context(|| format!("key {key_id}"))?;
             record(store, Action::KeyRevoke, member, Some(&key_id), now).await?;

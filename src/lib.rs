@@ -4,23 +4,23 @@
 //! `main.rs` only parses the command line; the application lives here so the tests drive
 //! exactly what production runs.
 
-pub mod api;
+mod api;
 pub mod audit;
-pub mod backup;
+mod backup;
 pub mod bankid;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod enumeration;
-pub mod errors;
-pub mod flags;
+mod enumeration;
+mod errors;
+mod flags;
 pub mod hub;
 pub mod identifiers;
-pub mod matching;
+mod matching;
 pub mod members;
 pub mod metrics;
 pub mod pseudonym;
-pub mod quota_share;
+mod quota_share;
 pub mod retention;
 pub mod server;
 pub mod store;

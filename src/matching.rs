@@ -6,9 +6,29 @@
 
 use crate::audit::entry::{Action, Outcome, Requester};
 use crate::audit::{AuditError, AuditSink, Lookup, LookupSubject};
+use crate::enumeration::{EnumerationGuard, Refusal};
 use crate::flags::Flag;
 use crate::identifiers::{IdentifierKind, Normalised};
 use crate::pseudonym::Pseudonymiser;
+use crate::store::Store;
+
+/// What matching needs from the hub.
+#[derive(Clone, Copy)]
+pub struct Matching<'a> {
+    pub store: &'a Store,
+    pub audit: &'a AuditSink,
+    pub pseudonymiser: &'a Pseudonymiser,
+    pub enumeration: &'a EnumerationGuard,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MatchError {
+    /// Refused by the enumeration defences (`crate::enumeration`); nothing was looked up.
+    #[error("refused by the enumeration defences")]
+    Refused(Refusal),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
 
 pub use crate::audit::entry::Purpose;
 
@@ -35,15 +55,40 @@ pub fn outcome(active: &[Flag]) -> Outcome {
     }
 }
 
-/// Looks up every identifier and audits each lookup in the same group commit; the
-/// answer exists only once its entries are durable.
+/// Checks the identifiers for a member: admitted by the enumeration defences first
+/// (`daily_budget` is the member's own distinct-subject budget, if it has one), then
+/// looked up with each lookup audited in the same group commit; the answer exists only
+/// once its entries are durable.
 pub async fn check(
-    audit: &AuditSink,
-    pseudonymiser: &Pseudonymiser,
+    hub: Matching<'_>,
     requester: Requester,
     purpose: Purpose,
     identifiers: &[Normalised],
-) -> Result<Vec<Hit>, AuditError> {
+    daily_budget: Option<i64>,
+) -> Result<Vec<Hit>, MatchError> {
+    let member = requester.member_id;
+    if let Err(refusal) = hub
+        .enumeration
+        .admit(member, daily_budget, identifiers, requester.at)
+    {
+        if let Refusal::Sweep { first: true, .. } = refusal {
+            tracing::warn!(
+                member,
+                key_id = %requester.key_id,
+                "personal-number sweep suspected: member refused for one window"
+            );
+            let store = hub.store.clone();
+            let at = requester.at;
+            // Recorded off the request path: the refusal must not wait on it.
+            tokio::spawn(async move {
+                if let Err(e) = store.record_sweep(member, at).await {
+                    tracing::error!(error = %crate::errors::Chain(&e), member, "recording a sweep failed");
+                }
+            });
+        }
+        return Err(MatchError::Refused(refusal));
+    }
+    let (audit, pseudonymiser) = (hub.audit, hub.pseudonymiser);
     let subjects = identifiers
         .iter()
         .map(|id| {

@@ -193,8 +193,9 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Why a request was refused with 429.
-#[derive(Debug, Clone, Copy)]
+/// Why a request was refused with 429; the string form is the `reason` label.
+#[derive(Debug, Clone, Copy, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Limit {
     /// The member's requests-per-second quota.
     Quota,
@@ -208,22 +209,10 @@ pub enum Limit {
     AuthFailures,
 }
 
-impl Limit {
-    fn as_str(self) -> &'static str {
-        match self {
-            Limit::Quota => "quota",
-            Limit::SubjectBudget => "subject_budget",
-            Limit::Sweep => "sweep",
-            Limit::Client => "client",
-            Limit::AuthFailures => "auth_failures",
-        }
-    }
-}
-
 /// `member` is `None` for refusals before authentication; the address is never a label.
 pub fn rate_limited(member: Option<i64>, limit: Limit) {
     let member = member.map_or_else(|| "-".to_string(), |id| id.to_string());
-    counter!(RATE_LIMITED, "member" => member, "reason" => limit.as_str()).increment(1);
+    counter!(RATE_LIMITED, "member" => member, "reason" => <&str>::from(limit)).increment(1);
 }
 
 /// One group commit of the audit writer.

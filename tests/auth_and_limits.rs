@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use serde_json::json;
 
 #[tokio::test]
 async fn a_request_without_a_key_gets_401() -> TestResult {
@@ -50,7 +51,7 @@ async fn a_revoked_key_gets_401() -> TestResult {
     let (_, key) = hub.member("bank-a").await;
     assert_eq!(hub.match_one(&key, PN).await.0, 200);
     let key_id = key.split('_').nth(1).unwrap();
-    hub.store.revoke_api_key(key_id, 0).await?;
+    hub.store.revoke_api_key(key_id, start_time()).await?;
     assert_eq!(hub.match_one(&key, PN).await.0, 401);
     Ok(())
 }
@@ -64,6 +65,38 @@ async fn a_key_without_the_scope_gets_403() -> TestResult {
     assert_eq!(hub.match_one(&write_only, PN).await.0, 403);
     assert_eq!(hub.match_one(&read_only, PN).await.0, 200);
     Ok(())
+}
+
+#[tokio::test]
+async fn reading_a_flag_needs_flags_read_which_flags_write_also_grants() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, writer) = hub.member_with("bank-a", "flags:write", 100, 100).await;
+    let (_, placed) = hub.place_flag(&writer, PN).await;
+    let path = format!("/v1/flags/{}", placed["id"].as_str().unwrap());
+    assert_eq!(hub.get(&path, &writer).await.0, 200);
+    // A key of the same member that may read flags but not place or lift them.
+    let reader = issue_key(&hub, 1, "flags:read").await;
+    let (status, read) = hub.get(&path, &reader).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["id"], placed["id"]);
+    assert_eq!(
+        hub.post(&format!("{path}/lift"), &reader, &json!({}))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(hub.place_flag(&reader, PN_10).await.0, 403);
+    let matcher = issue_key(&hub, 1, "matches:read").await;
+    assert_eq!(hub.get(&path, &matcher).await.0, 403);
+    Ok(())
+}
+
+async fn issue_key(hub: &TestHub, member: i64, scopes: &str) -> String {
+    let scopes = fraudhub::members::parse_scopes(scopes).unwrap();
+    fraudhub::members::issue_key(&hub.store, member, &scopes, start_time())
+        .await
+        .unwrap()
+        .token
 }
 
 #[tokio::test]
@@ -115,7 +148,7 @@ async fn with_the_auth_cache_a_revocation_takes_effect_only_after_its_ttl() -> T
     let (_, key) = hub.member("bank-a").await;
     assert_eq!(hub.match_one(&key, PN).await.0, 200);
     let key_id = key.split('_').nth(1).unwrap();
-    hub.store.revoke_api_key(key_id, 0).await?;
+    hub.store.revoke_api_key(key_id, start_time()).await?;
     assert_eq!(
         hub.match_one(&key, PN).await.0,
         200,

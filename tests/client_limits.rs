@@ -115,7 +115,7 @@ async fn an_unknown_key_id_is_answered_from_memory_for_a_while() -> TestResult {
             member,
             blake3::hash(secret.as_bytes()).as_bytes(),
             "matches:read",
-            0,
+            start_time(),
         )
         .await?;
     // …and the hub, which did not ask the database again, still refuses it…

@@ -233,3 +233,34 @@ async fn each_audited_outcome_is_exactly_what_the_member_was_told() -> TestResul
     assert_eq!(audited, told);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_flag_whose_stored_token_is_malformed_is_a_500_and_writes_no_subjectless_entry()
+-> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    let (_, placed) = hub.place_flag(&key, PN).await;
+    let id = placed["id"].as_str().unwrap().to_string();
+    let before = hub.store.audit_count().await?;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&hub.db.url).await?;
+    sqlx::query("UPDATE flags SET subject_token = $1 WHERE id = $2")
+        .bind(vec![1u8; 5])
+        .bind(id.as_str())
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    let (status, problem) = hub.get(&format!("/v1/flags/{id}"), &key).await;
+    assert_eq!(status, 500, "{problem}");
+    assert_eq!(problem["type"], "https://fraudhub.se/problems/internal");
+    let (status, _) = hub
+        .post(&format!("/v1/flags/{id}/lift"), &key, &json!({}))
+        .await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        hub.store.audit_count().await?,
+        before,
+        "no entry without its subject"
+    );
+    Ok(())
+}

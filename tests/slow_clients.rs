@@ -13,7 +13,6 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
 use common::*;
-use fraudhub::clock::to_millis;
 use fraudhub::config::Config;
 use fraudhub::pseudonym::MasterKey;
 use fraudhub::server::{ConnLimits, serve_app};
@@ -337,7 +336,7 @@ async fn when_the_listener_fails_the_hub_still_flushes_and_checkpoints_before_re
     };
     let store = Store::connect(&db.url, config.db_max_connections).await?;
     store.migrate().await?;
-    let now = to_millis(start_time());
+    let now = start_time();
     let member = store
         .insert_member("bank-a", "Bank A", 1000, 1000, now)
         .await?;

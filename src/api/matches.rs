@@ -8,11 +8,10 @@ use utoipa::ToSchema;
 use super::extract::{ApiJson, RequestId};
 use super::problem::{ApiError, ProblemBody};
 use super::{AppState, IdentifierInput};
-use crate::clock::to_millis;
 use crate::enumeration::Refusal;
 use crate::flags::FlagKind;
 use crate::identifiers::IdentifierKind;
-use crate::matching::{Purpose, check};
+use crate::matching::{self, MatchError, Purpose};
 use crate::members::Caller;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -71,23 +70,10 @@ pub async fn run(
         .enumerate()
         .map(|(i, id)| id.normalise(&format!("identifiers[{i}]"), who.at))
         .collect::<Result<Vec<_>, _>>()?;
-    state
-        .enumeration
-        .admit(
-            caller.member.id,
-            caller.member.daily_subject_budget,
-            &normalised,
-            who.at,
-        )
-        .map_err(|refusal| refused(&state, &caller, refusal, who.at))?;
-    let hits = check(
-        &state.audit,
-        &state.pseudonymiser,
-        who,
-        req.purpose,
-        &normalised,
-    )
-    .await?;
+    let budget = caller.member.daily_subject_budget;
+    let hits = matching::check(state.matching(), who, req.purpose, &normalised, budget)
+        .await
+        .map_err(|e| refused(&caller, e))?;
     let results = hits
         .into_iter()
         .map(|h| MatchResult {
@@ -108,47 +94,25 @@ pub async fn run(
     Ok(Json(MatchResponse { results }))
 }
 
-/// Shapes an enumeration refusal; the request that trips the sweep detector is logged
-/// and recorded on the member, where `fraudhub member list` shows it.
-fn refused(
-    state: &AppState,
-    caller: &Caller,
-    refusal: Refusal,
-    now: chrono::DateTime<chrono::Utc>,
-) -> ApiError {
-    match refusal {
-        Refusal::BudgetExhausted { retry_after_secs } => {
-            crate::metrics::rate_limited(
-                Some(caller.member.id),
-                crate::metrics::Limit::SubjectBudget,
-            );
+/// Shapes a refusal of the enumeration defences, counting and logging it.
+fn refused(caller: &Caller, e: MatchError) -> ApiError {
+    use crate::metrics::{Limit, rate_limited};
+    let member = caller.member.id;
+    match e {
+        MatchError::Audit(a) => a.into(),
+        MatchError::Refused(Refusal::BudgetExhausted { retry_after_secs }) => {
+            rate_limited(Some(member), Limit::SubjectBudget);
             tracing::warn!(
-                member = caller.member.id,
+                member,
                 key_id = %caller.key_id,
                 "refused: daily budget of distinct subjects used up"
             );
             ApiError::SubjectBudgetExhausted { retry_after_secs }
         }
-        Refusal::Sweep {
-            retry_after_secs,
-            first,
-        } => {
-            crate::metrics::rate_limited(Some(caller.member.id), crate::metrics::Limit::Sweep);
-            if first {
-                tracing::warn!(
-                    member = caller.member.id,
-                    key_id = %caller.key_id,
-                    "personal-number sweep suspected: member refused for one window"
-                );
-                let store = state.store.clone();
-                let member = caller.member.id;
-                // Recorded off the request path: the refusal must not wait on it.
-                tokio::spawn(async move {
-                    if let Err(e) = store.record_sweep(member, to_millis(now)).await {
-                        tracing::error!(error = %e, member, "recording a sweep failed");
-                    }
-                });
-            }
+        MatchError::Refused(Refusal::Sweep {
+            retry_after_secs, ..
+        }) => {
+            rate_limited(Some(member), Limit::Sweep);
             ApiError::SweepSuspected { retry_after_secs }
         }
     }

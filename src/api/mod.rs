@@ -13,8 +13,7 @@ mod ratelimit;
 mod routes;
 
 pub use client::AuthFailures;
-pub use openapi::ApiDoc;
-pub use problem::{ApiError, ProblemBody};
+pub use problem::ApiError;
 pub use ratelimit::RateLimits;
 
 use std::sync::Arc;
@@ -113,6 +112,15 @@ impl AppState {
             request.correlation,
             self.clock.now(),
         )
+    }
+
+    pub(crate) fn matching(&self) -> crate::matching::Matching<'_> {
+        crate::matching::Matching {
+            store: &self.store,
+            audit: &self.audit,
+            pseudonymiser: &self.pseudonymiser,
+            enumeration: &self.enumeration,
+        }
     }
 
     pub(crate) fn flags(&self) -> crate::flags::Flags<'_> {

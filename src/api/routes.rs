@@ -149,7 +149,7 @@ mod tests {
     use utoipa::OpenApi;
 
     use super::*;
-    use crate::api::ApiDoc;
+    use crate::api::openapi::ApiDoc;
 
     fn doc() -> serde_json::Value {
         serde_json::to_value(ApiDoc::openapi()).expect("document serialises")

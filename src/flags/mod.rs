@@ -6,10 +6,7 @@
 
 mod rules;
 
-pub use rules::{
-    DEFAULT_DAYS, Flag, FlagKind, FlagRuleError, FlagStatus, MAX_POLICE_REPORT_DAYS, STANDARD_DAYS,
-    check_member_flag, is_police_report_reference,
-};
+pub use rules::{Flag, FlagKind, FlagRuleError, FlagStatus, check_member_flag};
 
 use crate::audit::entry::{Action, Outcome, Requester};
 use crate::audit::{self, AuditError, AuditSink};

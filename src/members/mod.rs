@@ -118,7 +118,7 @@ pub async fn issue_key(
     store: &Store,
     member_id: i64,
     scopes: &[Scope],
-    now: i64,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<IssuedKey, StoreError> {
     store.member(member_id).await?;
     let key_id = hex::encode(rand::random::<[u8; 8]>());

@@ -152,18 +152,6 @@ impl Store {
         })
     }
 
-    /// Entries about one subject, newest first: what the consumer will be shown.
-    pub async fn audit_for_subject(&self, token: &[u8]) -> Result<Vec<StoredEntry>, StoreError> {
-        let sql = format!(
-            "SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE a.subject_token = $1 ORDER BY a.leaf_index DESC"
-        );
-        let rows: Vec<EntryRecord> = sqlx::query_as(&sql)
-            .bind(token)
-            .fetch_all(self.pool())
-            .await?;
-        Ok(rows.into_iter().map(StoredEntry::from).collect())
-    }
-
     /// A page of the log in leaf order, optionally only one member's entries.
     pub async fn audit_page(
         &self,

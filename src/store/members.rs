@@ -1,6 +1,9 @@
 //! Members and their API keys.
 
+use chrono::{DateTime, Utc};
+
 use super::{Store, StoreError, is_unique_violation};
+use crate::clock::{from_millis, to_millis};
 use crate::members::MemberStatus;
 
 #[derive(Debug, Clone)]
@@ -11,21 +14,43 @@ pub struct MemberRow {
     pub status: MemberStatus,
     pub rate_per_second: i64,
     pub burst: i64,
-    pub created_at: i64,
+    pub created_at: DateTime<Utc>,
     /// Distinct personal numbers per UTC day; `None` means the configured default.
     pub daily_subject_budget: Option<i64>,
     /// How often the sweep detector has tripped, and when it last did.
     pub sweep_events: i64,
-    pub last_sweep_at: Option<i64>,
+    pub last_sweep_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ApiKeyRow {
     pub id: String,
     pub member_id: i64,
     pub scopes: String,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The stored columns of an API key (its secret's hash is only read to authenticate).
+#[derive(sqlx::FromRow)]
+struct ApiKeyRecord {
+    id: String,
+    member_id: i64,
+    scopes: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl From<ApiKeyRecord> for ApiKeyRow {
+    fn from(r: ApiKeyRecord) -> Self {
+        ApiKeyRow {
+            id: r.id,
+            member_id: r.member_id,
+            scopes: r.scopes,
+            created_at: from_millis(r.created_at),
+            revoked_at: r.revoked_at.map(from_millis),
+        }
+    }
 }
 
 /// Everything authentication needs, fetched in one round trip.
@@ -78,10 +103,10 @@ impl TryFrom<MemberRecord> for MemberRow {
             display_name: r.display_name,
             rate_per_second: r.rate_per_second,
             burst: r.burst,
-            created_at: r.created_at,
+            created_at: from_millis(r.created_at),
             daily_subject_budget: r.daily_subject_budget,
             sweep_events: r.sweep_events,
-            last_sweep_at: r.last_sweep_at,
+            last_sweep_at: r.last_sweep_at.map(from_millis),
         })
     }
 }
@@ -104,7 +129,7 @@ impl Store {
         display_name: &str,
         rate_per_second: i64,
         burst: i64,
-        now: i64,
+        now: DateTime<Utc>,
     ) -> Result<MemberRow, StoreError> {
         let sql = format!(
             "INSERT INTO members (name, display_name, status, rate_per_second, burst, created_at) \
@@ -115,7 +140,7 @@ impl Store {
             .bind(display_name)
             .bind(rate_per_second)
             .bind(burst)
-            .bind(now)
+            .bind(to_millis(now))
             .fetch_one(self.pool())
             .await
             .map_err(|e| {
@@ -176,11 +201,11 @@ impl Store {
         found(done.rows_affected())
     }
 
-    pub async fn record_sweep(&self, id: i64, at: i64) -> Result<(), StoreError> {
+    pub async fn record_sweep(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE members SET sweep_events = sweep_events + 1, last_sweep_at = $1 WHERE id = $2",
         )
-        .bind(at)
+        .bind(to_millis(at))
         .bind(id)
         .execute(self.pool())
         .await?;
@@ -193,7 +218,7 @@ impl Store {
         member_id: i64,
         secret_hash: &[u8],
         scopes: &str,
-        now: i64,
+        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO api_keys (id, member_id, secret_hash, scopes, created_at) \
@@ -203,26 +228,27 @@ impl Store {
         .bind(member_id)
         .bind(secret_hash)
         .bind(scopes)
-        .bind(now)
+        .bind(to_millis(now))
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
     pub async fn list_api_keys(&self, member_id: i64) -> Result<Vec<ApiKeyRow>, StoreError> {
-        Ok(sqlx::query_as(
+        let records: Vec<ApiKeyRecord> = sqlx::query_as(
             "SELECT id, member_id, scopes, created_at, revoked_at FROM api_keys \
              WHERE member_id = $1 ORDER BY created_at, id",
         )
         .bind(member_id)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(records.into_iter().map(ApiKeyRow::from).collect())
     }
 
-    pub async fn revoke_api_key(&self, id: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn revoke_api_key(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
+                .bind(to_millis(now))
                 .bind(id)
                 .execute(self.pool())
                 .await?;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use fraudhub::clock::{ManualClock, to_millis};
+use fraudhub::clock::ManualClock;
 use fraudhub::config::Config;
 use fraudhub::pseudonym::MasterKey;
 use fraudhub::store::{Backend, Store};
@@ -183,7 +183,7 @@ impl TestHub {
         rate: i64,
         burst: i64,
     ) -> (i64, String) {
-        let now = to_millis(start_time());
+        let now = start_time();
         let m = self
             .store
             .insert_member(name, name, rate, burst, now)
