@@ -11,6 +11,7 @@ use fraudhub::bankid::{
     CallInitiator, CancellationToken, CollectStatus, HintCode, OrderRequest, PersonalNumber,
     PhoneOrderRequest, Requirement, qr_code,
 };
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 fn auth_req() -> OrderRequest {
@@ -272,7 +273,11 @@ async fn current_qr_code_scan_starts_order_then_user_sign() -> TestResult {
     let env = start().await?;
     let order = env.client.auth(&auth_req()).await?;
     env.clock.advance(Duration::from_millis(3_400));
-    let code = qr_code(&order.qr_start_token, order.qr_start_secret.expose(), 3);
+    let code = qr_code(
+        &order.qr_start_token,
+        order.qr_start_secret.expose_secret(),
+        3,
+    );
     let (status, body) = env.device("/api/scan", json!({ "qr": code })).await?;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["orderRef"], order.order_ref.as_str());
@@ -303,7 +308,11 @@ async fn stale_qr_code_is_rejected_and_order_stays_unstarted() -> TestResult {
     let env = start().await?;
     let order = env.client.auth(&auth_req()).await?;
     env.clock.advance(Duration::from_secs(5));
-    let stale = qr_code(&order.qr_start_token, order.qr_start_secret.expose(), 4);
+    let stale = qr_code(
+        &order.qr_start_token,
+        order.qr_start_secret.expose_secret(),
+        4,
+    );
     let (status, body) = env.device("/api/scan", json!({ "qr": stale })).await?;
     assert_eq!(status, 422);
     assert!(

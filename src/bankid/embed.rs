@@ -12,7 +12,6 @@ use tokio::net::TcpListener;
 
 use super::client::{BankIdClient, ClientConfig};
 use super::error::BankIdError;
-use super::secret::Secret;
 use super::settings::{BankIdMode, BankIdSettings};
 use super::sim::{SimError, SimHandle, spawn_simulator};
 use super::tls::ClientIdentity;
@@ -196,13 +195,7 @@ pub fn external_client_config(settings: &BankIdSettings) -> Result<ClientConfig,
     ) {
         (Some(p12), _, _) => ClientIdentity::Pkcs12 {
             bytes: read(p12)?,
-            password: Secret::new(
-                settings
-                    .pkcs12_password
-                    .as_ref()
-                    .map(|p| p.expose().to_owned())
-                    .unwrap_or_default(),
-            ),
+            password: settings.pkcs12_password.clone().unwrap_or_default(),
         },
         (None, Some(cert), Some(key)) => ClientIdentity::Pem {
             cert: read(cert)?,

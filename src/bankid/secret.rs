@@ -1,11 +1,11 @@
-//! Newtypes for values that must never end up in logs: personal numbers and
-//! secrets. Their `Debug` output is redacted so a stray `{:?}` in a tracing
-//! call cannot leak them.
+//! Values that must never end up in logs: personal numbers (a newtype whose
+//! `Debug` is redacted) and secrets (`secrecy::SecretString`, redacted and
+//! wiped on drop), so a stray `{:?}` in a tracing call cannot leak them.
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// A Swedish personal identity number in the 12-digit form BankID uses
 /// (`YYYYMMDDNNNC`). The value is kept as given; validation is the caller's
@@ -70,40 +70,15 @@ pub fn is_valid_personal_number(value: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// A secret string (the `qrStartSecret`, a PKCS#12 password, ...). Serialises
-/// as the plain string because the wire protocol needs it, but never prints, and
-/// is wiped from memory when dropped.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// Deliberately named so that every use of the raw value is easy to find.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Self::new(value)
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self::new(value)
-    }
+/// Writes a secret as its plain string, where the wire protocol needs it
+/// (`qrStartSecret` in a start response): `secrecy` serialises no string
+/// secret on its own, so each such field opts in with
+/// `#[serde(serialize_with = "...")]`.
+pub(crate) fn serialize_exposed<S: Serializer>(
+    secret: &SecretString,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose_secret())
 }
 
 #[cfg(test)]
@@ -128,16 +103,23 @@ mod tests {
     fn debug_output_is_redacted() {
         let pn = PersonalNumber::new("199001012385");
         assert!(!format!("{pn:?}").contains("1990"));
-        let s = Secret::new("hunter2");
+        let s = SecretString::from("hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 
     #[test]
-    fn secret_is_wiped_on_drop() {
-        fn wiped_on_drop<T: ZeroizeOnDrop>() {}
-        wiped_on_drop::<Secret>();
-        let mut s = Secret::new("hunter2");
-        s.zeroize();
-        assert_eq!(s.expose(), "");
+    fn a_secret_is_serialised_only_where_a_field_opts_in() {
+        #[derive(Serialize)]
+        struct Wire {
+            #[serde(serialize_with = "serialize_exposed")]
+            secret: SecretString,
+        }
+        let wire = Wire {
+            secret: SecretString::from("hunter2"),
+        };
+        assert_eq!(
+            serde_json::to_string(&wire).unwrap_or_default(),
+            r#"{"secret":"hunter2"}"#
+        );
     }
 }

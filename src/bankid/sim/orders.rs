@@ -11,7 +11,9 @@ use super::completion::completion_data;
 use super::config::{ScriptStep, SimConfig};
 use super::persons::TEST_PERSONS;
 use crate::bankid::collect::{CollectResponse, CollectStatus, CompletionData, HintCode};
-use crate::bankid::secret::{PersonalNumber, Secret};
+use secrecy::SecretString;
+
+use crate::bankid::secret::PersonalNumber;
 use crate::bankid::types::{CallInitiator, Requirement};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,7 +72,7 @@ pub(crate) struct Order {
     pub personal_number: Option<PersonalNumber>,
     pub call_initiator: Option<CallInitiator>,
     pub end_user_ip: Option<String>,
-    pub qr: Option<(String, Secret)>,
+    pub qr: Option<(String, SecretString)>,
     pub requirement: Requirement,
     pub return_risk: bool,
     pub user_visible_data: Option<String>,
@@ -267,7 +269,7 @@ impl OrderBook {
         let qr = (!new.kind.is_phone()).then(|| {
             (
                 uuid::Uuid::new_v4().to_string(),
-                Secret::new(uuid::Uuid::new_v4().to_string()),
+                SecretString::from(uuid::Uuid::new_v4().to_string()),
             )
         });
         let initial = if new.kind.is_phone() {

@@ -19,7 +19,6 @@ use super::config::FaultKind;
 use super::orders::{NewOrder, OrderError, OrderKind};
 use super::state::SimState;
 use crate::bankid::error::ErrorBody;
-use crate::bankid::secret::Secret;
 use crate::bankid::types::{
     OrderRefRequest, OrderRequest, OrderResponse, PhoneOrderRequest, PhoneOrderResponse,
     Requirement,
@@ -239,7 +238,7 @@ async fn order(
         order_ref: order.order_ref,
         auto_start_token: uuid::Uuid::new_v4().to_string(),
         qr_start_token,
-        qr_start_secret: Secret::new(qr_start_secret.expose()),
+        qr_start_secret,
     })
     .into_response())
 }

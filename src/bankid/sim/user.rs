@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use super::config::SimConfig;
@@ -158,7 +159,7 @@ impl OrderBook {
         let current = now.saturating_sub(order.created).as_secs();
         let fresh =
             parsed.seconds <= current && current - parsed.seconds <= config.qr_tolerance_secs;
-        if !fresh || qr_auth_code(secret.expose(), parsed.seconds) != parsed.auth_code {
+        if !fresh || qr_auth_code(secret.expose_secret(), parsed.seconds) != parsed.auth_code {
             tracing::info!(order_ref = %order.order_ref, "bankid-sim: stale or forged QR code rejected");
             return Err(OrderError::Rejected(
                 "QR code is not the currently valid code".into(),
