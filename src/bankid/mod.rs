@@ -18,7 +18,8 @@ mod tls;
 mod types;
 
 pub use client::{
-    BankIdClient, ClientConfig, MAX_RESPONSE_BYTES, PRODUCTION_BASE_URL, TEST_BASE_URL,
+    BankIdClient, ClientConfig, MAX_RESPONSE_BYTES, ORDERS_METRIC, PRODUCTION_BASE_URL,
+    TEST_BASE_URL,
 };
 pub use collect::{
     CollectResponse, CollectStatus, CompletedDevice, CompletedUser, CompletionData, HintCode,
