@@ -28,7 +28,7 @@ pub use collect::{
 pub use embed::{BankId, BankIdRuntime, SIM_DEVICE_PATH, StartError};
 pub use error::{BankIdError, ErrorBody};
 pub use qr::{QrGenerator, qr_auth_code, qr_code};
-pub use secret::{PersonalNumber, is_valid_personal_number};
+pub use secret::PersonalNumber;
 pub use settings::{BankIdMode, BankIdSettings};
 pub use sim::{SimConfig, SimError, SimHandle, run_standalone, spawn_simulator};
 pub use tls::{ClientIdentity, client_tls_config, root_store};

@@ -176,7 +176,7 @@ impl Order {
                     .map_or("199001012385", |p| p.personal_number),
             ),
         };
-        if !person.is_valid() {
+        if !person.is_well_formed() {
             return Err(OrderError::Rejected("invalid personal number".into()));
         }
         let data = completion_data(self, &person, &config.risk);

@@ -174,7 +174,11 @@ fn check_b64(field: &str, value: Option<&str>, max: usize, required: bool) -> Re
 
 fn check_requirement(req: Option<&Requirement>) -> Result<(), ApiError> {
     let Some(req) = req else { return Ok(()) };
-    if req.personal_number.as_ref().is_some_and(|p| !p.is_valid()) {
+    if req
+        .personal_number
+        .as_ref()
+        .is_some_and(|p| !p.is_well_formed())
+    {
         return Err(ApiError::invalid("Incorrect personalNumber"));
     }
     if req
@@ -250,7 +254,7 @@ async fn phone_order(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req: PhoneOrderRequest = accept(&s, kind.as_str(), &headers, &body).await?;
-    if !req.personal_number.is_valid() {
+    if !req.personal_number.is_well_formed() {
         return Err(ApiError::invalid("Incorrect personalNumber"));
     }
     let visible = req.user_visible_data.as_deref();
