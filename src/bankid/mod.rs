@@ -3,6 +3,10 @@
 //!
 //! Personal numbers travel in [`PersonalNumber`], whose `Debug` is
 //! redacted; log orderRefs, never personal numbers.
+//!
+//! Self-contained: nothing here imports from the rest of the hub, except
+//! `crate::clock` (a leaf module that itself imports nothing from the hub),
+//! so that the simulator and the hub share one injectable clock.
 
 mod client;
 mod collect;
