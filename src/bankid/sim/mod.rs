@@ -7,6 +7,7 @@ mod completion;
 mod config;
 mod device;
 mod guard;
+mod order;
 mod orders;
 mod page;
 mod persons;
@@ -27,7 +28,8 @@ use tokio::task::JoinHandle;
 
 pub use certs::{TlsFiles, ensure_tls_dir};
 pub use config::{FaultKind, FaultRule, ScriptStep, SimConfig};
-pub use orders::{OrderError, OrderKind};
+pub use order::OrderKind;
+pub use orders::OrderError;
 pub use persons::{TEST_PERSONS, TestPerson};
 pub use user::OrderView;
 

@@ -5,82 +5,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use serde::Serialize;
+use secrecy::SecretString;
 
 use super::completion::completion_data;
 use super::config::{ScriptStep, SimConfig};
+use super::order::{Order, OrderKind, Planned, State};
 use super::persons::TEST_PERSONS;
-use crate::bankid::collect::{CollectResponse, CollectStatus, CompletionData, HintCode};
-use secrecy::SecretString;
-
+use crate::bankid::collect::{CollectResponse, CollectStatus, HintCode};
 use crate::bankid::secret::PersonalNumber;
 use crate::bankid::types::{CallInitiator, Requirement};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum OrderKind {
-    Auth,
-    Sign,
-    PhoneAuth,
-    PhoneSign,
-}
-
-impl OrderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Auth => "auth",
-            Self::Sign => "sign",
-            Self::PhoneAuth => "phone/auth",
-            Self::PhoneSign => "phone/sign",
-        }
-    }
-
-    pub fn is_phone(self) -> bool {
-        matches!(self, Self::PhoneAuth | Self::PhoneSign)
-    }
-}
-
-/// What happens to a pending order on a later `/collect`.
-#[derive(Debug, Clone)]
-pub(crate) enum Planned {
-    Hint(HintCode),
-    Complete(Option<PersonalNumber>),
-    Fail(HintCode),
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum State {
-    Pending {
-        hint: HintCode,
-        started: bool,
-    },
-    Complete {
-        at: Duration,
-        data: Box<CompletionData>,
-    },
-    Failed {
-        at: Duration,
-        hint: HintCode,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Order {
-    pub order_ref: String,
-    pub kind: OrderKind,
-    /// The personal number the RP bound the order to, if any.
-    pub personal_number: Option<PersonalNumber>,
-    pub call_initiator: Option<CallInitiator>,
-    pub end_user_ip: Option<String>,
-    pub qr: Option<(String, SecretString)>,
-    pub requirement: Requirement,
-    pub return_risk: bool,
-    pub user_visible_data: Option<String>,
-    pub user_non_visible_data: Option<String>,
-    pub created: Duration,
-    pub state: State,
-    pub planned: VecDeque<Planned>,
-}
 
 /// Parameters of a new order, as validated by the RP API layer.
 #[derive(Debug)]

@@ -16,7 +16,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::de::DeserializeOwned;
 
 use super::config::FaultKind;
-use super::orders::{NewOrder, OrderError, OrderKind};
+use super::order::OrderKind;
+use super::orders::{NewOrder, OrderError};
 use super::state::SimState;
 use crate::bankid::error::ErrorBody;
 use crate::bankid::types::{

@@ -7,7 +7,8 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use super::config::SimConfig;
-use super::orders::{Order, OrderBook, OrderError, OrderKind, Planned, State};
+use super::order::{Order, OrderKind, Planned, State};
+use super::orders::{OrderBook, OrderError};
 use crate::bankid::collect::HintCode;
 use crate::bankid::qr::{parse_qr, qr_auth_code};
 use crate::bankid::secret::PersonalNumber;
