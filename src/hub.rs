@@ -163,8 +163,9 @@ impl Hub {
         &self.state
     }
 
-    /// Makes BankID available to handlers; in simulator mode this also mounts
-    /// the simulator's device page under `/bankid-sim`.
+    /// BankID's routes for `serve` to mount: in simulator mode the simulator's
+    /// device page under `/bankid-sim`, nothing in external mode. No handler
+    /// uses BankID yet.
     pub fn set_bankid(&mut self, bankid: Arc<crate::bankid::BankId>) {
         self.state.bankid = Some(bankid);
     }
