@@ -167,7 +167,10 @@ impl BankIdClient {
             tracing::warn!(path, status = status.as_u16(), error = %err, "bankid request failed");
             return Err(err);
         }
-        serde_json::from_slice(&bytes).map_err(|e| BankIdError::Decode(format!("{path}: {e}")))
+        serde_json::from_slice(&bytes).map_err(|source| BankIdError::Decode {
+            path: path.to_owned(),
+            source,
+        })
     }
 }
 
