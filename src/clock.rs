@@ -1,5 +1,9 @@
 //! Time source. Handlers never call `Utc::now()` directly so tests can move time
-//! forward (flag expiry, retention) without sleeping.
+//! forward (flag expiry, retention) without sleeping; the BankID simulator reads its
+//! order lifetimes from the same clock, so its tests jump over them too.
+//!
+//! A leaf module: it imports nothing from the rest of the hub, which is what lets the
+//! self-contained `bankid` module use it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

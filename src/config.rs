@@ -1,49 +1,32 @@
 //! Configuration: built-in defaults, then an optional TOML file, then `FRAUDHUB_*`
 //! environment variables, then command-line flags. Validated once at start-up.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::bankid::BankIdSettings;
 
-/// A string that never shows up in logs or `{:?}` output, and is wiped from memory when
-/// dropped.
-#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
+/// Secrets (`SecretString`: `{:?}` is redacted, the memory is wiped on drop) are read from
+/// the layers but never serialised: the only serialisation is of the built-in defaults, where
+/// they are unset.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite:` or `postgres:` URL. Unset means SQLite under `data_dir`.
-    pub database_url: Option<Secret>,
+    #[serde(skip_serializing)]
+    pub database_url: Option<SecretString>,
     pub data_dir: PathBuf,
     /// File holding the 64-hex-character master key.
     pub master_key_file: Option<PathBuf>,
     /// The master key itself, normally only from `FRAUDHUB_MASTER_KEY`.
-    pub master_key: Option<Secret>,
+    #[serde(skip_serializing)]
+    pub master_key: Option<SecretString>,
     pub master_key_version: i64,
     /// Refuse development defaults (generated keys, implicit SQLite, BankID simulator).
     pub production: bool,
@@ -59,7 +42,8 @@ pub struct Config {
     /// within this time. 0 disables the cache.
     pub auth_cache_ms: u64,
     /// Ed25519 checkpoint signing key (hex seed), normally only from the environment.
-    pub audit_signing_key: Option<Secret>,
+    #[serde(skip_serializing)]
+    pub audit_signing_key: Option<SecretString>,
     pub audit_signing_key_file: Option<PathBuf>,
     /// Checkpoint origin line and signing key name.
     pub audit_origin: String,
@@ -213,7 +197,7 @@ impl Config {
             })
         };
         if let Some(url) = &self.database_url {
-            let u = url.expose();
+            let u = url.expose_secret();
             if !(u.starts_with("sqlite:")
                 || u.starts_with("postgres:")
                 || u.starts_with("postgresql:"))
@@ -367,7 +351,7 @@ impl Config {
     /// The database URL in effect: the configured one, or SQLite under the data dir.
     pub fn effective_database_url(&self) -> String {
         match &self.database_url {
-            Some(url) => url.expose().to_string(),
+            Some(url) => url.expose_secret().to_string(),
             None => format!(
                 "sqlite:{}?mode=rwc",
                 self.data_dir.join("fraudhub.db").display()
@@ -383,8 +367,8 @@ mod tests {
     #[test]
     fn debug_output_redacts_secrets() {
         let c = Config {
-            database_url: Some(Secret::new("postgres://u:hunter2@db/fh")),
-            master_key: Some(Secret::new("00".repeat(32))),
+            database_url: Some("postgres://u:hunter2@db/fh".into()),
+            master_key: Some("00".repeat(32).into()),
             ..Config::default()
         };
         let shown = format!("{c:?}");
@@ -394,12 +378,34 @@ mod tests {
 
     #[test]
     fn secret_is_wiped_on_drop() {
-        fn wiped_on_drop<T: ZeroizeOnDrop>() {}
-        wiped_on_drop::<Secret>();
-        let mut s = Secret::new("postgres://u:hunter2@db/fh");
+        use zeroize::{Zeroize, ZeroizeOnDrop};
+        fn wiped_on_drop<T: ZeroizeOnDrop + ?Sized>() {}
+        wiped_on_drop::<SecretString>();
+        let mut s = SecretString::from("postgres://u:hunter2@db/fh");
+        // What drop does, done early so the result can be seen.
         s.zeroize();
-        assert_eq!(s.expose(), "");
-        assert_eq!(format!("{s:?}"), "<redacted>");
+        assert!(s.expose_secret().bytes().all(|b| b == 0));
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secrets_are_read_from_the_layers_but_never_serialised() -> Result<(), Box<figment::Error>> {
+        // As `load` builds it, minus the environment (which the test must not depend on).
+        let c: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(
+                "database_url = \"postgres://u:hunter2@db/fh\"\n\
+                 [bankid]\npkcs12_password = \"qwerty123\"\n",
+            ))
+            .extract()?;
+        assert_eq!(c.effective_database_url(), "postgres://u:hunter2@db/fh");
+        assert_eq!(
+            c.bankid.pkcs12_password.as_ref().map(|p| p.expose_secret()),
+            Some("qwerty123")
+        );
+        let written = serde_json::to_string(&c).unwrap_or_default();
+        assert!(written.contains("\"listen\""), "{written}");
+        assert!(!written.contains("hunter2") && !written.contains("qwerty123"));
+        Ok(())
     }
 
     #[test]

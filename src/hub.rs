@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -162,8 +163,9 @@ impl Hub {
         &self.state
     }
 
-    /// Makes BankID available to handlers; in simulator mode this also mounts
-    /// the simulator's device page under `/bankid-sim`.
+    /// BankID's routes for `serve` to mount: in simulator mode the simulator's
+    /// device page under `/bankid-sim`, nothing in external mode. No handler
+    /// uses BankID yet.
     pub fn set_bankid(&mut self, bankid: Arc<crate::bankid::BankId>) {
         self.state.bankid = Some(bankid);
     }
@@ -291,7 +293,7 @@ pub async fn open_store(config: &Config) -> Result<Store, HubError> {
 /// generated key persisted under the data directory with mode 0600.
 pub fn load_master_key(config: &Config) -> Result<MasterKey, HubError> {
     if let Some(hex) = &config.master_key {
-        return Ok(MasterKey::from_hex(hex.expose())?);
+        return Ok(MasterKey::from_hex(hex.expose_secret())?);
     }
     if let Some(path) = &config.master_key_file {
         return read_key_file(path);
@@ -316,7 +318,7 @@ pub fn load_master_key(config: &Config) -> Result<MasterKey, HubError> {
 pub fn load_signing_key(config: &Config) -> Result<NoteSigner, HubError> {
     let name = config.audit_origin.as_str();
     if let Some(text) = &config.audit_signing_key {
-        return Ok(NoteSigner::from_key_text(name, text.expose())?);
+        return Ok(NoteSigner::from_key_text(name, text.expose_secret())?);
     }
     if let Some(path) = &config.audit_signing_key_file {
         return Ok(NoteSigner::from_file(name, path)?);

@@ -38,7 +38,8 @@ pub const AUDIT_COMMIT_DURATION: &str = "fraudhub_audit_commit_duration_seconds"
 pub const AUDIT_COMMIT_FAILURES: &str = "fraudhub_audit_commit_failures_total";
 pub const AUDIT_QUEUE_DEPTH: &str = "fraudhub_audit_queue_depth";
 pub const RATE_LIMITED: &str = "fraudhub_rate_limited_total";
-pub const BANKID_ORDERS: &str = "fraudhub_bankid_orders_total";
+/// Recorded by the BankID client itself (it depends on nothing in the hub).
+pub const BANKID_ORDERS: &str = crate::bankid::ORDERS_METRIC;
 pub const DB_POOL_CONNECTIONS: &str = "fraudhub_db_pool_connections";
 pub const DB_POOL_IDLE: &str = "fraudhub_db_pool_idle_connections";
 pub const DB_POOL_MAX: &str = "fraudhub_db_pool_max_connections";
@@ -223,50 +224,6 @@ pub fn audit_committed(rows: usize, took: Duration, ok: bool, queued: usize) {
         counter!(AUDIT_COMMIT_FAILURES).increment(1);
     }
     gauge!(AUDIT_QUEUE_DEPTH).set(queued as f64);
-}
-
-/// A BankID `/collect` answer: counted once the order is final, or when collect fails.
-pub fn bankid_collected(
-    result: &Result<crate::bankid::CollectResponse, crate::bankid::BankIdError>,
-) {
-    use crate::bankid::{CollectStatus, HintCode};
-    let (outcome, hint) = match result {
-        Ok(r) if r.status == CollectStatus::Pending => return,
-        Ok(r) if r.status == CollectStatus::Complete => ("complete", "none"),
-        Ok(r) => (
-            "failed",
-            // BankID may add hint codes at any time; an unknown one must not become a
-            // label value chosen by the far end.
-            match &r.hint_code {
-                None => "none",
-                Some(HintCode::Other(_)) => "other",
-                Some(code) => known_hint(code),
-            },
-        ),
-        Err(_) => ("error", "none"),
-    };
-    counter!(BANKID_ORDERS, "outcome" => outcome, "hint" => hint).increment(1);
-}
-
-fn known_hint(code: &crate::bankid::HintCode) -> &'static str {
-    use crate::bankid::HintCode as H;
-    match code {
-        H::OutstandingTransaction => "outstandingTransaction",
-        H::NoClient => "noClient",
-        H::Started => "started",
-        H::UserMrtd => "userMrtd",
-        H::UserCallConfirm => "userCallConfirm",
-        H::UserSign => "userSign",
-        H::ExpiredTransaction => "expiredTransaction",
-        H::CertificateErr => "certificateErr",
-        H::UserCancel => "userCancel",
-        H::Cancelled => "cancelled",
-        H::StartFailed => "startFailed",
-        H::UserDeclinedCall => "userDeclinedCall",
-        H::NotSupportedByUserApp => "notSupportedByUserApp",
-        H::TransactionRiskBlocked => "transactionRiskBlocked",
-        H::Other(_) => "other",
-    }
 }
 
 /// What a scrape samples from its own hub: the pool and the newest checkpoint.

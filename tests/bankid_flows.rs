@@ -11,6 +11,7 @@ use fraudhub::bankid::{
     CallInitiator, CancellationToken, CollectStatus, HintCode, OrderRequest, PersonalNumber,
     PhoneOrderRequest, Requirement, qr_code,
 };
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 fn auth_req() -> OrderRequest {
@@ -221,12 +222,12 @@ async fn device_expire_fails_with_expired_transaction() -> TestResult {
 async fn unstarted_order_fails_with_start_failed_after_30_seconds() -> TestResult {
     let env = start().await?;
     let order = env.client.auth(&auth_req()).await?;
-    env.clock.advance(Duration::from_secs(29));
+    env.clock.advance(chrono::Duration::seconds(29));
     assert_eq!(
         env.client.collect(&order.order_ref).await?.status,
         CollectStatus::Pending
     );
-    env.clock.advance(Duration::from_secs(1));
+    env.clock.advance(chrono::Duration::seconds(1));
     let r = env.client.collect(&order.order_ref).await?;
     assert_eq!(
         (r.status, r.hint_code),
@@ -242,12 +243,12 @@ async fn started_order_expires_after_three_minutes() -> TestResult {
         .client
         .phone_auth(&phone_req(ANNA, CallInitiator::User))
         .await?;
-    env.clock.advance(Duration::from_secs(179));
+    env.clock.advance(chrono::Duration::seconds(179));
     assert_eq!(
         env.client.collect(&order.order_ref).await?.status,
         CollectStatus::Pending
     );
-    env.clock.advance(Duration::from_secs(1));
+    env.clock.advance(chrono::Duration::seconds(1));
     let r = env.client.collect(&order.order_ref).await?;
     assert_eq!(r.hint_code, Some(HintCode::ExpiredTransaction));
     Ok(())
@@ -271,8 +272,12 @@ async fn rp_cancel_fails_order_with_cancelled() -> TestResult {
 async fn current_qr_code_scan_starts_order_then_user_sign() -> TestResult {
     let env = start().await?;
     let order = env.client.auth(&auth_req()).await?;
-    env.clock.advance(Duration::from_millis(3_400));
-    let code = qr_code(&order.qr_start_token, order.qr_start_secret.expose(), 3);
+    env.clock.advance(chrono::Duration::milliseconds(3_400));
+    let code = qr_code(
+        &order.qr_start_token,
+        order.qr_start_secret.expose_secret(),
+        3,
+    );
     let (status, body) = env.device("/api/scan", json!({ "qr": code })).await?;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["orderRef"], order.order_ref.as_str());
@@ -281,7 +286,7 @@ async fn current_qr_code_scan_starts_order_then_user_sign() -> TestResult {
     let r = env.client.collect(&order.order_ref).await?;
     assert_eq!(r.hint_code, Some(HintCode::UserSign));
     // A started order is past the 30 s start window.
-    env.clock.advance(Duration::from_secs(60));
+    env.clock.advance(chrono::Duration::seconds(60));
     assert_eq!(
         env.client.collect(&order.order_ref).await?.hint_code,
         Some(HintCode::UserSign)
@@ -302,8 +307,12 @@ async fn current_qr_code_scan_starts_order_then_user_sign() -> TestResult {
 async fn stale_qr_code_is_rejected_and_order_stays_unstarted() -> TestResult {
     let env = start().await?;
     let order = env.client.auth(&auth_req()).await?;
-    env.clock.advance(Duration::from_secs(5));
-    let stale = qr_code(&order.qr_start_token, order.qr_start_secret.expose(), 4);
+    env.clock.advance(chrono::Duration::seconds(5));
+    let stale = qr_code(
+        &order.qr_start_token,
+        order.qr_start_secret.expose_secret(),
+        4,
+    );
     let (status, body) = env.device("/api/scan", json!({ "qr": stale })).await?;
     assert_eq!(status, 422);
     assert!(

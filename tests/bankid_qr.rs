@@ -1,6 +1,7 @@
 //! BankID's published animated-QR test vectors.
 
-use fraudhub::bankid::{QrGenerator, Secret, qr_auth_code, qr_code};
+use fraudhub::bankid::{QrGenerator, qr_auth_code, qr_code};
+use secrecy::SecretString;
 
 const TOKEN: &str = "67df3917-fa0d-44e5-b327-edcc928297f8";
 const SECRET: &str = "d28db9a7-4cde-429e-a983-359be676944c";
@@ -29,7 +30,7 @@ fn qr_string_has_bankid_format() {
 
 #[test]
 fn qr_generator_starts_at_second_zero_and_hides_secret() {
-    let generator = QrGenerator::new(TOKEN, Secret::new(SECRET));
+    let generator = QrGenerator::new(TOKEN, SecretString::from(SECRET));
     assert_eq!(generator.code_at(2), qr_code(TOKEN, SECRET, 2));
     assert!(generator.current().starts_with(&format!("bankid.{TOKEN}.")));
     assert!(!format!("{generator:?}").contains(SECRET));

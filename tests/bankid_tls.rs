@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use bankid_support::{ANNA, TestResult, start};
 use fraudhub::bankid::sim::{SimConfig, spawn_simulator};
-use fraudhub::bankid::{
-    BankIdClient, BankIdError, ClientIdentity, OrderRequest, Secret, TEST_BASE_URL,
-};
+use fraudhub::bankid::{BankIdClient, BankIdError, ClientIdentity, OrderRequest, TEST_BASE_URL};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use secrecy::ExposeSecret;
 
 /// The error and all its sources, to see what the TLS layer said.
 fn error_chain(e: &BankIdError) -> String {
@@ -129,7 +128,7 @@ async fn pkcs12_identity_authenticates_like_pem() -> TestResult {
     let mut cfg = env.sim.client_config()?;
     cfg.identity = ClientIdentity::Pkcs12 {
         bytes: p12.clone(),
-        password: Secret::new("qwerty123"),
+        password: "qwerty123".into(),
     };
     let client = BankIdClient::new(cfg.clone())?;
     let order = client.auth(&auth()).await?;
@@ -137,7 +136,7 @@ async fn pkcs12_identity_authenticates_like_pem() -> TestResult {
 
     cfg.identity = ClientIdentity::Pkcs12 {
         bytes: p12,
-        password: Secret::new("wrong"),
+        password: "wrong".into(),
     };
     assert!(matches!(
         BankIdClient::new(cfg),
@@ -154,7 +153,10 @@ async fn identity_and_secrets_have_redacted_debug() -> TestResult {
     assert!(!shown.contains("PRIVATE KEY"), "{shown}");
     let order = env.client.auth(&auth()).await?;
     let shown = format!("{order:?}");
-    assert!(!shown.contains(order.qr_start_secret.expose()), "{shown}");
+    assert!(
+        !shown.contains(order.qr_start_secret.expose_secret()),
+        "{shown}"
+    );
     let pn = fraudhub::bankid::PersonalNumber::new(ANNA);
     assert!(!format!("{pn:?}").contains(ANNA));
     Ok(())

@@ -71,8 +71,9 @@ pub struct AppState {
     pub auth_failures: Arc<client::AuthFailures>,
     pub auth_cache: Arc<AuthCache>,
     pub settings: Arc<Settings>,
-    /// BankID (client, and the simulator's device surface in simulator mode);
-    /// `None` until `serve` starts it.
+    /// The BankID routes the router mounts (the simulator's device surface in
+    /// simulator mode); `None`, mounting nothing, unless set with
+    /// `Hub::set_bankid` before `serve`. Handlers do not use it.
     pub bankid: Option<Arc<crate::bankid::BankId>>,
 }
 

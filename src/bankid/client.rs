@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::collect::CollectResponse;
+use super::collect::{CollectResponse, CollectStatus, HintCode};
 use super::error::BankIdError;
 use super::tls::{ClientIdentity, client_tls_config};
 use super::types::{
@@ -17,6 +17,11 @@ use super::types::{
 /// anything larger is refused instead of buffered, so a broken or hostile
 /// endpoint cannot make the hub allocate without bound.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// Final `/collect` outcomes by `outcome` and `hint`, recorded through the
+/// `metrics` facade (a no-op until the hub installs a recorder); the hub's
+/// metrics module describes and exports it.
+pub const ORDERS_METRIC: &str = "fraudhub_bankid_orders_total";
 
 /// BankID's public test environment.
 pub const TEST_BASE_URL: &str = "https://appapi2.test.bankid.com/rp/v6.0/";
@@ -128,7 +133,7 @@ impl BankIdClient {
         };
         let collected = self.post("collect", &body).await;
         // Here rather than in a caller, so every flow that collects is counted.
-        crate::metrics::bankid_collected(&collected);
+        count_collected(&collected);
         let resp: CollectResponse = collected?;
         tracing::debug!(order_ref, status = ?resp.status, hint = ?resp.hint_code, "bankid collect");
         Ok(resp)
@@ -162,8 +167,27 @@ impl BankIdClient {
             tracing::warn!(path, status = status.as_u16(), error = %err, "bankid request failed");
             return Err(err);
         }
-        serde_json::from_slice(&bytes).map_err(|e| BankIdError::Decode(format!("{path}: {e}")))
+        serde_json::from_slice(&bytes).map_err(|source| BankIdError::Decode {
+            path: path.to_owned(),
+            source,
+        })
     }
+}
+
+/// Counts a `/collect` answer in [`ORDERS_METRIC`] once the order is final, or
+/// when collect fails. Labels are bounded: an unknown hint code (BankID may add
+/// some at any time) is `other`, never a value chosen by the far end.
+fn count_collected(result: &Result<CollectResponse, BankIdError>) {
+    let (outcome, hint) = match result {
+        Ok(r) if r.status == CollectStatus::Pending => return,
+        Ok(r) if r.status == CollectStatus::Complete => ("complete", "none"),
+        Ok(r) => (
+            "failed",
+            r.hint_code.as_ref().map_or("none", HintCode::label),
+        ),
+        Err(_) => ("error", "none"),
+    };
+    metrics::counter!(ORDERS_METRIC, "outcome" => outcome, "hint" => hint).increment(1);
 }
 
 /// The body, chunk by chunk, refusing it as soon as it passes `limit` (a

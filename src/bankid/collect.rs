@@ -71,6 +71,15 @@ impl HintCode {
             .map_or("unknown", |(name, _)| name)
     }
 
+    /// As [`HintCode::as_str`] for the codes this client knows, `other` for
+    /// the rest: a bounded set, fit for a metric label.
+    pub fn label(&self) -> &'static str {
+        KNOWN
+            .iter()
+            .find(|(_, code)| code == self)
+            .map_or("other", |(name, _)| name)
+    }
+
     pub fn parse(value: &str) -> Self {
         KNOWN
             .iter()
@@ -162,5 +171,15 @@ mod tests {
         let odd = HintCode::parse("somethingNew");
         assert_eq!(odd, HintCode::Other("somethingNew".into()));
         assert_eq!(odd.as_str(), "somethingNew");
+    }
+
+    #[test]
+    fn labels_are_the_known_names_or_other() {
+        assert_eq!(HintCode::UserCancel.label(), "userCancel");
+        assert_eq!(
+            HintCode::TransactionRiskBlocked.label(),
+            "transactionRiskBlocked"
+        );
+        assert_eq!(HintCode::parse("somethingNew").label(), "other");
     }
 }

@@ -1,6 +1,10 @@
-//! BankID inside `fraudhub serve`: builds the [`BankIdClient`] from the
-//! `[bankid]` settings and, in simulator mode, starts the built-in simulator
-//! and exposes its device control surface for mounting under `/bankid-sim`.
+//! BankID inside `fraudhub serve`: in simulator mode starts the built-in
+//! simulator and exposes its device control surface for mounting under
+//! `/bankid-sim`; in external mode checks the configured certificates at
+//! start-up. No hub handler talks to BankID yet, so no client is kept: the
+//! first one that does builds its [`BankIdClient`] from
+//! [`external_client_config`] (or from the embedded simulator's credentials,
+//! [`SimHandle::client_config`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +16,6 @@ use tokio::net::TcpListener;
 
 use super::client::{BankIdClient, ClientConfig};
 use super::error::BankIdError;
-use super::secret::Secret;
 use super::settings::{BankIdMode, BankIdSettings};
 use super::sim::{SimError, SimHandle, spawn_simulator};
 use super::tls::ClientIdentity;
@@ -42,29 +45,14 @@ pub enum StartError {
     Missing(&'static str),
 }
 
-/// BankID as the hub's handlers see it: a client for the configured BankID
-/// and, in simulator mode, the simulator's device control surface.
+/// What the hub mounts of BankID: in simulator mode the simulator's device
+/// control surface, nothing otherwise.
 #[derive(Debug)]
 pub struct BankId {
-    client: Arc<BankIdClient>,
-    mode: BankIdMode,
     device_router: Option<Router>,
 }
 
 impl BankId {
-    /// A ready client (RP API v6.0 over mutual TLS).
-    pub fn client(&self) -> &Arc<BankIdClient> {
-        &self.client
-    }
-
-    pub fn mode(&self) -> BankIdMode {
-        self.mode
-    }
-
-    pub fn is_simulated(&self) -> bool {
-        self.mode == BankIdMode::Simulator
-    }
-
     /// The routes to merge into the hub's router: the simulator's device
     /// control surface under [`SIM_DEVICE_PATH`] in simulator mode, nothing
     /// otherwise.
@@ -95,11 +83,6 @@ impl BankIdRuntime {
         self.bankid.clone()
     }
 
-    /// The embedded simulator, in simulator mode.
-    pub fn simulator(&self) -> Option<&SimHandle> {
-        self.sim.as_ref()
-    }
-
     pub async fn shutdown(self) {
         if let Some(sim) = self.sim {
             sim.shutdown().await;
@@ -108,9 +91,10 @@ impl BankIdRuntime {
 }
 
 /// Starts BankID per `settings`: in simulator mode the simulator on
-/// `settings.sim_listen` with its TLS files in `settings.sim_tls_dir(data_dir)`,
-/// in external mode only the client (certificates are read and checked now,
-/// so a bad file fails start-up rather than the first login).
+/// `settings.sim_listen` with its TLS files in `settings.sim_tls_dir(data_dir)`;
+/// in external mode nothing runs, but the certificates are read and a client
+/// is built from them now, so a bad file fails start-up rather than the first
+/// login.
 pub async fn start(
     settings: &BankIdSettings,
     data_dir: &Path,
@@ -118,15 +102,13 @@ pub async fn start(
     match settings.mode {
         BankIdMode::Simulator => start_simulator(settings, data_dir).await,
         BankIdMode::External => {
-            let client = BankIdClient::new(external_client_config(settings)?)?;
+            let checked = BankIdClient::new(external_client_config(settings)?)?;
             tracing::info!(
-                base_url = client.base_url(),
+                base_url = checked.base_url(),
                 "bankid: using external BankID"
             );
             Ok(BankIdRuntime {
                 bankid: Arc::new(BankId {
-                    client: Arc::new(client),
-                    mode: BankIdMode::External,
                     device_router: None,
                 }),
                 sim: None,
@@ -147,8 +129,6 @@ async fn start_simulator(
             source,
         })?;
     let sim = spawn_simulator(listener, &tls_dir, settings.sim.clone()).await?;
-    let config = tuned(settings, sim.client_config()?);
-    let client = BankIdClient::new(config)?;
     tracing::warn!(
         base_url = sim.base_url(),
         tls_dir = %tls_dir.display(),
@@ -158,8 +138,6 @@ async fn start_simulator(
     );
     Ok(BankIdRuntime {
         bankid: Arc::new(BankId {
-            client: Arc::new(client),
-            mode: BankIdMode::Simulator,
             device_router: Some(if settings.simulator_allow_non_loopback {
                 sim.device_router_any_host()
             } else {
@@ -196,13 +174,7 @@ pub fn external_client_config(settings: &BankIdSettings) -> Result<ClientConfig,
     ) {
         (Some(p12), _, _) => ClientIdentity::Pkcs12 {
             bytes: read(p12)?,
-            password: Secret::new(
-                settings
-                    .pkcs12_password
-                    .as_ref()
-                    .map(|p| p.expose().to_owned())
-                    .unwrap_or_default(),
-            ),
+            password: settings.pkcs12_password.clone().unwrap_or_default(),
         },
         (None, Some(cert), Some(key)) => ClientIdentity::Pem {
             cert: read(cert)?,

@@ -59,8 +59,12 @@ pub enum BankIdError {
     #[error("bankid: {path}: response body larger than {limit} bytes")]
     ResponseTooLarge { path: String, limit: usize },
     /// A 200 response whose body does not match the v6 schema.
-    #[error("bankid: could not decode response: {0}")]
-    Decode(String),
+    #[error("bankid: could not decode response: {path}: {source}")]
+    Decode {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
     /// Bad client configuration (certificate, key, CA, URL).
     #[error("bankid: configuration error: {0}")]
     Config(String),

@@ -9,7 +9,7 @@ use std::time::Instant;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::secret::Secret;
+use secrecy::{ExposeSecret, SecretString};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -63,12 +63,12 @@ pub fn parse_qr(code: &str) -> Option<ParsedQr> {
 #[derive(Debug, Clone)]
 pub struct QrGenerator {
     token: String,
-    secret: Secret,
+    secret: SecretString,
     started: Instant,
 }
 
 impl QrGenerator {
-    pub fn new(qr_start_token: impl Into<String>, qr_start_secret: Secret) -> Self {
+    pub fn new(qr_start_token: impl Into<String>, qr_start_secret: SecretString) -> Self {
         Self {
             token: qr_start_token.into(),
             secret: qr_start_secret,
@@ -77,7 +77,7 @@ impl QrGenerator {
     }
 
     pub fn code_at(&self, seconds: u64) -> String {
-        qr_code(&self.token, self.secret.expose(), seconds)
+        qr_code(&self.token, self.secret.expose_secret(), seconds)
     }
 
     pub fn current(&self) -> String {

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use secrecy::SecretString;
+
 use super::sim::SimConfig;
-use crate::config::Secret;
 
 /// Which BankID the hub talks to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +36,9 @@ pub struct BankIdSettings {
     /// External mode: the RP identity as PKCS#12 (instead of the PEM pair).
     pub pkcs12_file: Option<PathBuf>,
     /// Password of `pkcs12_file`, normally from `FRAUDHUB_BANKID__PKCS12_PASSWORD`.
-    pub pkcs12_password: Option<Secret>,
+    /// Read, never serialised.
+    #[serde(skip_serializing)]
+    pub pkcs12_password: Option<SecretString>,
     /// External mode: PEM of the CA that issued BankID's server certificate.
     pub root_ca_file: Option<PathBuf>,
     /// Per-request timeout towards BankID.
@@ -195,7 +198,7 @@ mod tests {
             mode: BankIdMode::External,
             base_url: Some(super::super::TEST_BASE_URL.into()),
             pkcs12_file: Some("rp.p12".into()),
-            pkcs12_password: Some(Secret::new("qwerty123")),
+            pkcs12_password: Some("qwerty123".into()),
             root_ca_file: Some("root.pem".into()),
             ..BankIdSettings::default()
         }

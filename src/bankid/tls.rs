@@ -10,9 +10,9 @@ use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use secrecy::{ExposeSecret, SecretString};
 
 use super::error::BankIdError;
-use super::secret::Secret;
 
 /// The RP's client certificate and private key.
 #[derive(Clone)]
@@ -22,7 +22,10 @@ pub enum ClientIdentity {
     Pem { cert: Vec<u8>, key: Vec<u8> },
     /// A PKCS#12 (.p12/.pfx) file as BankID hands out for its test RP
     /// certificate, with its password.
-    Pkcs12 { bytes: Vec<u8>, password: Secret },
+    Pkcs12 {
+        bytes: Vec<u8>,
+        password: SecretString,
+    },
 }
 
 impl fmt::Debug for ClientIdentity {
@@ -66,10 +69,10 @@ pub fn parse_pem_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, BankIdError> 
 
 type Chain = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
-fn load_pkcs12(bytes: &[u8], password: &Secret) -> Result<Chain, BankIdError> {
+fn load_pkcs12(bytes: &[u8], password: &SecretString) -> Result<Chain, BankIdError> {
     let store = p12_keystore::KeyStore::from_pkcs12(
         bytes,
-        password.expose(),
+        password.expose_secret(),
         p12_keystore::Pkcs12ImportPolicy::Relaxed,
     )
     .map_err(|e| config_err("PKCS#12", e))?;

@@ -6,7 +6,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
-use super::secret::{PersonalNumber, Secret};
+use secrecy::SecretString;
+
+use super::secret::{PersonalNumber, serialize_exposed};
 
 /// `requirement` object shared by all four order-starting endpoints.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,7 +143,7 @@ impl PhoneOrderRequest {
 }
 
 /// Response of `/auth` and `/sign`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderResponse {
     pub order_ref: String,
@@ -149,7 +151,8 @@ pub struct OrderResponse {
     pub qr_start_token: String,
     /// Only ever used server-side to compute animated QR codes: it must
     /// never be sent to a browser.
-    pub qr_start_secret: Secret,
+    #[serde(serialize_with = "serialize_exposed")]
+    pub qr_start_secret: SecretString,
 }
 
 /// Response of `/phone/auth` and `/phone/sign`.

@@ -7,8 +7,9 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fraudhub::bankid::sim::{ManualClock, SimConfig, SimHandle, spawn_simulator_with_clock};
+use fraudhub::bankid::sim::{SimConfig, SimHandle, spawn_simulator_with_clock};
 use fraudhub::bankid::{BankIdClient, client_tls_config};
+use fraudhub::clock::ManualClock;
 use serde_json::Value;
 
 pub type TestResult = Result<(), Box<dyn Error>>;
@@ -40,7 +41,7 @@ pub async fn start() -> Result<Env, Box<dyn Error>> {
 
 pub async fn start_with(config: SimConfig) -> Result<Env, Box<dyn Error>> {
     let dir = tempfile::tempdir()?;
-    let clock = Arc::new(ManualClock::new());
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let sim = spawn_simulator_with_clock(listener, dir.path(), config, clock.clone()).await?;
     let mut cfg = sim.client_config()?;

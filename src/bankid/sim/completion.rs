@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest, Sha256};
 
-use super::orders::Order;
+use super::order::Order;
 use super::persons::name_for;
 use crate::bankid::collect::{CompletedDevice, CompletedUser, CompletionData, StepUp};
 use crate::bankid::secret::PersonalNumber;

@@ -3,11 +3,11 @@
 //! user's BankID app. See docs/bankid.md for its exact behaviour.
 
 mod certs;
-mod clock;
 mod completion;
 mod config;
 mod device;
 mod guard;
+mod order;
 mod orders;
 mod page;
 mod persons;
@@ -27,14 +27,15 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use certs::{TlsFiles, ensure_tls_dir};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{FaultKind, FaultRule, ScriptStep, SimConfig};
-pub use orders::{OrderError, OrderKind};
+pub use order::OrderKind;
+pub use orders::OrderError;
 pub use persons::{TEST_PERSONS, TestPerson};
 pub use user::OrderView;
 
 use super::client::ClientConfig;
 use super::tls::ClientIdentity;
+use crate::clock::{Clock, SystemClock};
 use state::SimState;
 
 #[derive(Debug, thiserror::Error)]
@@ -148,10 +149,12 @@ pub async fn spawn_simulator(
     tls_dir: &Path,
     config: SimConfig,
 ) -> Result<SimHandle, SimError> {
-    spawn_simulator_with_clock(listener, tls_dir, config, Arc::new(SystemClock::new())).await
+    spawn_simulator_with_clock(listener, tls_dir, config, Arc::new(SystemClock)).await
 }
 
-/// As [`spawn_simulator`], with injectable time (tests use [`ManualClock`]).
+/// As [`spawn_simulator`], with injectable time (tests use
+/// [`crate::clock::ManualClock`] to jump over BankID's 30 s / 3 min / 5 min
+/// lifetimes instead of sleeping through them).
 pub async fn spawn_simulator_with_clock(
     listener: TcpListener,
     tls_dir: &Path,

@@ -5,80 +5,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use serde::Serialize;
+use secrecy::SecretString;
 
 use super::completion::completion_data;
 use super::config::{ScriptStep, SimConfig};
+use super::order::{Order, OrderKind, Planned, State};
 use super::persons::TEST_PERSONS;
-use crate::bankid::collect::{CollectResponse, CollectStatus, CompletionData, HintCode};
-use crate::bankid::secret::{PersonalNumber, Secret};
+use crate::bankid::collect::{CollectResponse, CollectStatus, HintCode};
+use crate::bankid::secret::PersonalNumber;
 use crate::bankid::types::{CallInitiator, Requirement};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum OrderKind {
-    Auth,
-    Sign,
-    PhoneAuth,
-    PhoneSign,
-}
-
-impl OrderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Auth => "auth",
-            Self::Sign => "sign",
-            Self::PhoneAuth => "phone/auth",
-            Self::PhoneSign => "phone/sign",
-        }
-    }
-
-    pub fn is_phone(self) -> bool {
-        matches!(self, Self::PhoneAuth | Self::PhoneSign)
-    }
-}
-
-/// What happens to a pending order on a later `/collect`.
-#[derive(Debug, Clone)]
-pub(crate) enum Planned {
-    Hint(HintCode),
-    Complete(Option<PersonalNumber>),
-    Fail(HintCode),
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum State {
-    Pending {
-        hint: HintCode,
-        started: bool,
-    },
-    Complete {
-        at: Duration,
-        data: Box<CompletionData>,
-    },
-    Failed {
-        at: Duration,
-        hint: HintCode,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Order {
-    pub order_ref: String,
-    pub kind: OrderKind,
-    /// The personal number the RP bound the order to, if any.
-    pub personal_number: Option<PersonalNumber>,
-    pub call_initiator: Option<CallInitiator>,
-    pub end_user_ip: Option<String>,
-    pub qr: Option<(String, Secret)>,
-    pub requirement: Requirement,
-    pub return_risk: bool,
-    pub user_visible_data: Option<String>,
-    pub user_non_visible_data: Option<String>,
-    pub created: Duration,
-    pub state: State,
-    pub planned: VecDeque<Planned>,
-}
 
 /// Parameters of a new order, as validated by the RP API layer.
 #[derive(Debug)]
@@ -174,7 +109,7 @@ impl Order {
                     .map_or("199001012385", |p| p.personal_number),
             ),
         };
-        if !person.is_valid() {
+        if !person.is_well_formed() {
             return Err(OrderError::Rejected("invalid personal number".into()));
         }
         let data = completion_data(self, &person, &config.risk);
@@ -267,7 +202,7 @@ impl OrderBook {
         let qr = (!new.kind.is_phone()).then(|| {
             (
                 uuid::Uuid::new_v4().to_string(),
-                Secret::new(uuid::Uuid::new_v4().to_string()),
+                SecretString::from(uuid::Uuid::new_v4().to_string()),
             )
         });
         let initial = if new.kind.is_phone() {

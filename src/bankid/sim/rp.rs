@@ -16,10 +16,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::de::DeserializeOwned;
 
 use super::config::FaultKind;
-use super::orders::{NewOrder, OrderError, OrderKind};
+use super::order::OrderKind;
+use super::orders::{NewOrder, OrderError};
 use super::state::SimState;
 use crate::bankid::error::ErrorBody;
-use crate::bankid::secret::Secret;
 use crate::bankid::types::{
     OrderRefRequest, OrderRequest, OrderResponse, PhoneOrderRequest, PhoneOrderResponse,
     Requirement,
@@ -175,7 +175,11 @@ fn check_b64(field: &str, value: Option<&str>, max: usize, required: bool) -> Re
 
 fn check_requirement(req: Option<&Requirement>) -> Result<(), ApiError> {
     let Some(req) = req else { return Ok(()) };
-    if req.personal_number.as_ref().is_some_and(|p| !p.is_valid()) {
+    if req
+        .personal_number
+        .as_ref()
+        .is_some_and(|p| !p.is_well_formed())
+    {
         return Err(ApiError::invalid("Incorrect personalNumber"));
     }
     if req
@@ -239,7 +243,7 @@ async fn order(
         order_ref: order.order_ref,
         auto_start_token: uuid::Uuid::new_v4().to_string(),
         qr_start_token,
-        qr_start_secret: Secret::new(qr_start_secret.expose()),
+        qr_start_secret,
     })
     .into_response())
 }
@@ -251,7 +255,7 @@ async fn phone_order(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req: PhoneOrderRequest = accept(&s, kind.as_str(), &headers, &body).await?;
-    if !req.personal_number.is_valid() {
+    if !req.personal_number.is_well_formed() {
         return Err(ApiError::invalid("Incorrect personalNumber"));
     }
     let visible = req.user_visible_data.as_deref();

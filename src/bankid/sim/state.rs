@@ -3,13 +3,17 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use super::clock::Clock;
+use chrono::{DateTime, Utc};
+
 use super::config::{FaultKind, FaultRule, SimConfig};
 use super::orders::OrderBook;
+use crate::clock::Clock;
 
 pub(crate) struct SimState {
     pub config: SimConfig,
-    pub clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
+    /// When the simulator started; the order book counts time from here.
+    origin: DateTime<Utc>,
     book: Mutex<OrderBook>,
     faults: Mutex<Vec<FaultRule>>,
 }
@@ -25,15 +29,20 @@ impl SimState {
         let faults = config.faults.clone();
         Self {
             config,
+            origin: clock.now(),
             clock,
             book: Mutex::new(OrderBook::default()),
             faults: Mutex::new(faults),
         }
     }
 
-    /// Runs `f` on the order book with the current time.
+    /// Runs `f` on the order book with the current time: how long the
+    /// simulator has been running (never less than zero, should the clock be
+    /// set back).
     pub fn with_book<R>(&self, f: impl FnOnce(&mut OrderBook, Duration, &SimConfig) -> R) -> R {
-        let now = self.clock.now();
+        let now = (self.clock.now() - self.origin)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         let mut book = relock(&self.book);
         f(&mut book, now, &self.config)
     }

@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use super::config::SimConfig;
-use super::orders::{Order, OrderBook, OrderError, OrderKind, Planned, State};
+use super::order::{Order, OrderKind, Planned, State};
+use super::orders::{OrderBook, OrderError};
 use crate::bankid::collect::HintCode;
 use crate::bankid::qr::{parse_qr, qr_auth_code};
 use crate::bankid::secret::PersonalNumber;
@@ -158,7 +160,7 @@ impl OrderBook {
         let current = now.saturating_sub(order.created).as_secs();
         let fresh =
             parsed.seconds <= current && current - parsed.seconds <= config.qr_tolerance_secs;
-        if !fresh || qr_auth_code(secret.expose(), parsed.seconds) != parsed.auth_code {
+        if !fresh || qr_auth_code(secret.expose_secret(), parsed.seconds) != parsed.auth_code {
             tracing::info!(order_ref = %order.order_ref, "bankid-sim: stale or forged QR code rejected");
             return Err(OrderError::Rejected(
                 "QR code is not the currently valid code".into(),
