@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use entry::{Action, AuditEntry, Outcome, Purpose, Requester};
 use health::{EndedOnDrop, WriterHealth, WriterStall};
 
-use crate::flags::{Flag, FlagStatus};
+use crate::flags::rules::{Flag, FlagStatus};
 use crate::pseudonym::Token;
 use crate::store::{LogHead, LogTx, Store, StoreError, TreeGrowth};
 use crate::tlog::{Blake3, Frontier, FrontierError};

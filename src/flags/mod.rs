@@ -4,7 +4,7 @@
 //! `verify_identity`, never with the identity of the member that placed it. Each use
 //! case writes its own audit entries, in the same transaction as the change it audits.
 
-mod rules;
+pub mod rules;
 
 pub use rules::{Flag, FlagKind, FlagRuleError, FlagStatus, check_member_flag};
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{LogTx, Store, StoreError, backend_of, is_unique_violation, placeholders};
 use crate::clock::{from_millis, to_millis};
-use crate::flags::{Flag, FlagKind};
+use crate::flags::rules::{Flag, FlagKind};
 use crate::pseudonym::Token;
 
 /// The stored columns of one flag.
