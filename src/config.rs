@@ -80,6 +80,11 @@ pub struct Config {
     pub flag_retention_days: u32,
     /// Hours an Idempotency-Key is remembered; a reuse after that creates a new flag.
     pub idempotency_ttl_hours: u32,
+    /// From this many false-positive reports by other members, an indicator is shown as
+    /// under review (and only asks for investigation).
+    pub indicator_under_review_after: u32,
+    /// Days a publisher has to uphold a disputed indicator before the dispute ends it.
+    pub indicator_dispute_answer_days: u32,
     /// A new connection, or the first byte of a new request on a kept-alive one, must
     /// deliver a complete request head within this time or is closed without a response.
     pub header_read_timeout_ms: u64,
@@ -137,6 +142,8 @@ impl Default for Config {
             unknown_key_cache_ms: 60_000,
             flag_retention_days: 90,
             idempotency_ttl_hours: 24,
+            indicator_under_review_after: 3,
+            indicator_dispute_answer_days: 30,
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             max_connections: 4096,
@@ -262,6 +269,12 @@ impl Config {
         }
         if !(1..=3650).contains(&self.flag_retention_days) {
             return invalid("flag_retention_days", "must be between 1 and 3650");
+        }
+        if !(1..=1000).contains(&self.indicator_under_review_after) {
+            return invalid("indicator_under_review_after", "must be between 1 and 1000");
+        }
+        if !(1..=365).contains(&self.indicator_dispute_answer_days) {
+            return invalid("indicator_dispute_answer_days", "must be between 1 and 365");
         }
         if !(1..=720).contains(&self.idempotency_ttl_hours) {
             return invalid("idempotency_ttl_hours", "must be between 1 and 720");

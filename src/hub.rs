@@ -15,6 +15,7 @@ use crate::audit::log::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::enumeration::{EnumerationGuard, EnumerationSettings};
+use crate::indicators::rules::IndicatorPolicy;
 use crate::members::AuthCache;
 use crate::pseudonym::{KeyError, MasterKey, Pseudonymiser};
 use crate::quota_share::QuotaShare;
@@ -119,6 +120,10 @@ impl Hub {
                 retention: RetentionPolicy::from_config(config),
                 audit_stall: Duration::from_millis(config.audit_stall_ms),
                 quota_share: share,
+                indicators: IndicatorPolicy {
+                    under_review_after: i64::from(config.indicator_under_review_after),
+                    dispute_answer_days: i64::from(config.indicator_dispute_answer_days),
+                },
             }),
             bankid: None,
         };

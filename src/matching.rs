@@ -1,14 +1,16 @@
-//! Matching: which of the presented identifiers are flagged right now, audited.
+//! Matching: what is known right now about each presented identifier, audited.
 //!
 //! The decision is stated here once ([`outcome`]): an identifier is flagged when an
-//! active flag sits on its token. Only personal numbers carry flags; every other kind is
-//! looked at, audited, and clear.
+//! active flag sits on its token, and reported when live police-reported indicators do.
+//! Only personal numbers carry flags; reports can sit on any kind. The advice per
+//! identifier comes from `indicators::rules::advice`.
 
 use crate::audit::entry::{Action, Outcome, Requester};
-use crate::audit::{AuditError, AuditSink, Lookup, LookupSubject};
+use crate::audit::{Active, AuditError, AuditSink, Lookup, LookupSubject};
 use crate::enumeration::{EnumerationGuard, Refusal};
 use crate::flags::Flag;
 use crate::identifiers::{IdentifierKind, Normalised};
+use crate::indicators::rules::{Advice, IndicatorPolicy, Summary, advice};
 use crate::pseudonym::Pseudonymiser;
 use crate::store::Store;
 
@@ -19,6 +21,7 @@ pub struct Matching<'a> {
     pub audit: &'a AuditSink,
     pub pseudonymiser: &'a Pseudonymiser,
     pub enumeration: &'a EnumerationGuard,
+    pub policy: &'a IndicatorPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,20 +41,24 @@ pub struct Hit {
     pub kind: IdentifierKind,
     /// The active flags on the identifier; empty when clear.
     pub flags: Vec<Flag>,
+    /// The live reports on it, as members are told about them.
+    pub summary: Summary,
+    pub advice: Advice,
 }
 
 impl Hit {
     pub fn flagged(&self) -> bool {
-        outcome(&self.flags) == Outcome::Flagged
+        !self.flags.is_empty()
     }
 }
 
 /// The match decision, also what each lookup's audit entry records.
-pub fn outcome(active: &[Flag]) -> Outcome {
-    if active.is_empty() {
-        Outcome::Clear
-    } else {
-        Outcome::Flagged
+pub fn outcome(active: &Active) -> Outcome {
+    match (active.flags.is_empty(), active.indicators.is_empty()) {
+        (true, true) => Outcome::Clear,
+        (false, true) => Outcome::Flagged,
+        (true, false) => Outcome::Reported,
+        (false, false) => Outcome::FlaggedReported,
     }
 }
 
@@ -96,7 +103,7 @@ pub async fn check(
             LookupSubject {
                 token,
                 view: pseudonymiser.member_view(requester.member_id, &token.bytes),
-                searched: id.kind() == IdentifierKind::SePersonalNumber,
+                flaggable: id.kind() == IdentifierKind::SePersonalNumber,
             }
         })
         .collect();
@@ -107,14 +114,22 @@ pub async fn check(
             purpose: Some(purpose),
             subjects,
             decide: outcome,
+            policy: *hub.policy,
         })
         .await?;
     Ok(identifiers
         .iter()
         .zip(found)
-        .map(|(id, flags)| Hit {
+        .map(|(id, active)| Hit {
             kind: id.kind(),
-            flags,
+            summary: Summary::of(&active.indicators, hub.policy),
+            advice: advice(
+                id.kind(),
+                !active.flags.is_empty(),
+                &active.indicators,
+                hub.policy,
+            ),
+            flags: active.flags,
         })
         .collect())
 }

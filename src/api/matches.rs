@@ -11,6 +11,7 @@ use super::{AppState, IdentifierInput};
 use crate::enumeration::Refusal;
 use crate::flags::FlagKind;
 use crate::identifiers::IdentifierKind;
+use crate::indicators::rules::{Advice, Category, Confidence, Summary};
 use crate::matching::{self, MatchError, Purpose};
 use crate::members::Caller;
 
@@ -31,6 +32,48 @@ pub struct MatchResult {
     pub kind: IdentifierKind,
     pub flagged: bool,
     pub flags: Vec<MatchedFlag>,
+    /// Live police-reported indicators on the identifier, from every member.
+    pub indicators: MatchedIndicators,
+    /// One combined advice from the flags and indicators (docs/indicators.md, "Advice").
+    pub advice: Advice,
+}
+
+/// Reports as other members see them: counts and dates; a publisher only when it chose
+/// to be named; never a note.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchedIndicators {
+    /// Distinct members with a live report on the identifier.
+    pub reported_by_members: usize,
+    pub categories: Vec<Category>,
+    pub first_reported: Option<String>,
+    pub last_reported: Option<String>,
+    pub highest_confidence: Option<Confidence>,
+    pub sightings: i64,
+    pub false_positive_reports: i64,
+    pub disputed: bool,
+    pub under_review: bool,
+    /// Display names of publishers that chose to be named.
+    pub disclosed_members: Vec<String>,
+    /// For `POST /v1/indicators/{id}/sightings` and `…/false-positive-reports`.
+    pub indicator_ids: Vec<String>,
+}
+
+impl From<Summary> for MatchedIndicators {
+    fn from(s: Summary) -> Self {
+        MatchedIndicators {
+            reported_by_members: s.reported_by_members,
+            categories: s.categories,
+            first_reported: s.first_reported.map(|t| t.to_rfc3339()),
+            last_reported: s.last_reported.map(|t| t.to_rfc3339()),
+            highest_confidence: s.highest_confidence,
+            sightings: s.sightings,
+            false_positive_reports: s.false_positive_reports,
+            disputed: s.disputed,
+            under_review: s.under_review,
+            disclosed_members: s.disclosed_members,
+            indicator_ids: s.ids,
+        }
+    }
 }
 
 /// A flag as other members see it: never who placed it or why.
@@ -89,6 +132,8 @@ pub async fn run(
                     advice: "verify_identity",
                 })
                 .collect(),
+            indicators: h.summary.into(),
+            advice: h.advice,
         })
         .collect();
     Ok(Json(MatchResponse { results }))

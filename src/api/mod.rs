@@ -6,6 +6,7 @@ mod client;
 mod extract;
 mod flags;
 mod health;
+mod indicators;
 mod matches;
 mod openapi;
 mod problem;
@@ -57,6 +58,8 @@ pub struct Settings {
     pub audit_stall: Duration,
     /// This instance's share of the per-client limit (`quota_instances`).
     pub quota_share: crate::quota_share::QuotaShare,
+    /// Which indicators count, and for how much.
+    pub indicators: crate::indicators::rules::IndicatorPolicy,
 }
 
 #[derive(Clone)]
@@ -121,6 +124,16 @@ impl AppState {
             audit: &self.audit,
             pseudonymiser: &self.pseudonymiser,
             enumeration: &self.enumeration,
+            policy: &self.settings.indicators,
+        }
+    }
+
+    pub(crate) fn indicators(&self) -> crate::indicators::Indicators<'_> {
+        crate::indicators::Indicators {
+            store: &self.store,
+            audit: &self.audit,
+            pseudonymiser: &self.pseudonymiser,
+            policy: &self.settings.indicators,
         }
     }
 

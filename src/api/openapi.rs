@@ -9,12 +9,15 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ApiError;
-use super::{audit, flags, health, matches};
+use super::{audit, flags, health, indicators, matches};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "fraudhub member API", description = "Pseudonymised fraud flags and audited real-time matching"),
-    paths(flags::place, flags::get, flags::lift, matches::run, audit::checkpoint, audit::public_key,
+    info(title = "fraudhub member API", description = "Pseudonymised fraud flags, police-reported indicators and audited real-time matching"),
+    paths(flags::place, flags::get, flags::lift, matches::run,
+        indicators::publish, indicators::get, indicators::list, indicators::revoke,
+        indicators::uphold, indicators::sighting, indicators::false_positive, indicators::dispute,
+        audit::checkpoint, audit::public_key,
         audit::entries, audit::inclusion, audit::consistency, serve, health::live, health::ready),
     modifiers(&BearerAuth)
 )]

@@ -17,7 +17,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::extract::RequiredScope;
 use super::health::Readiness;
-use super::{AppState, audit, flags, health, matches, openapi};
+use super::{AppState, audit, flags, health, indicators, matches, openapi};
 use crate::members::Scope;
 
 /// The methods the hub serves. Kept to the ones in use so a route's method is known
@@ -79,13 +79,61 @@ where
 /// process never share a cached readiness answer.
 pub(crate) fn table(readiness: &Arc<Readiness>) -> Vec<Route> {
     let readiness = readiness.clone();
-    use Scope::{AuditRead, FlagsRead, FlagsWrite, MatchesRead};
+    use Scope::{AuditRead, FlagsRead, FlagsWrite, IndicatorsRead, IndicatorsWrite, MatchesRead};
     use Verb::{Get, Post};
     vec![
         route(Post, "/v1/flags", Some(FlagsWrite), flags::place),
         route(Get, "/v1/flags/{id}", Some(FlagsRead), flags::get),
         route(Post, "/v1/flags/{id}/lift", Some(FlagsWrite), flags::lift),
         route(Post, "/v1/matches", Some(MatchesRead), matches::run),
+        route(
+            Post,
+            "/v1/indicators",
+            Some(IndicatorsWrite),
+            indicators::publish,
+        ),
+        route(
+            Get,
+            "/v1/indicators",
+            Some(IndicatorsRead),
+            indicators::list,
+        ),
+        route(
+            Get,
+            "/v1/indicators/{id}",
+            Some(IndicatorsRead),
+            indicators::get,
+        ),
+        route(
+            Post,
+            "/v1/indicators/{id}/revoke",
+            Some(IndicatorsWrite),
+            indicators::revoke,
+        ),
+        route(
+            Post,
+            "/v1/indicators/{id}/uphold",
+            Some(IndicatorsWrite),
+            indicators::uphold,
+        ),
+        route(
+            Post,
+            "/v1/indicators/{id}/sightings",
+            Some(IndicatorsWrite),
+            indicators::sighting,
+        ),
+        route(
+            Post,
+            "/v1/indicators/{id}/false-positive-reports",
+            Some(IndicatorsWrite),
+            indicators::false_positive,
+        ),
+        route(
+            Post,
+            "/v1/indicators/disputes",
+            Some(IndicatorsWrite),
+            indicators::dispute,
+        ),
         route(Get, "/v1/audit/checkpoint", None, audit::checkpoint),
         route(Get, "/v1/audit/public-key", None, audit::public_key),
         route(Get, "/v1/audit/entries", Some(AuditRead), audit::entries),

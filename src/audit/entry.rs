@@ -43,6 +43,22 @@ pub enum Action {
     FlagRead,
     #[strum(serialize = "flag.lift")]
     FlagLift,
+    #[strum(serialize = "indicator.publish")]
+    IndicatorPublish,
+    #[strum(serialize = "indicator.read")]
+    IndicatorRead,
+    #[strum(serialize = "indicator.list")]
+    IndicatorList,
+    #[strum(serialize = "indicator.revoke")]
+    IndicatorRevoke,
+    #[strum(serialize = "indicator.sighting")]
+    IndicatorSighting,
+    #[strum(serialize = "indicator.false_positive")]
+    IndicatorFalsePositive,
+    #[strum(serialize = "indicator.dispute")]
+    IndicatorDispute,
+    #[strum(serialize = "indicator.uphold")]
+    IndicatorUphold,
     #[strum(serialize = "operator.member.add")]
     MemberAdd,
     #[strum(serialize = "operator.member.suspend")]
@@ -72,6 +88,14 @@ pub enum Outcome {
     Flagged,
     /// A match found none.
     Clear,
+    /// A match found live reports (indicators) and no flag.
+    Reported,
+    /// A match found an active flag and live reports.
+    FlaggedReported,
+    Revoked,
+    AlreadyRevoked,
+    Disputed,
+    Upheld,
 }
 
 /// Why a member asks. Mandatory (GDPR purpose limitation) and shown to the consumer.

@@ -28,6 +28,7 @@ use entry::{Action, AuditEntry, Outcome, Purpose, Requester};
 use health::{EndedOnDrop, WriterHealth, WriterStall};
 
 use crate::flags::rules::{Flag, FlagStatus};
+use crate::indicators::rules::{Indicator, IndicatorPolicy, IndicatorStatus};
 use crate::pseudonym::Token;
 use crate::store::{LogHead, LogTx, Store, StoreError, TreeGrowth};
 use crate::tlog::{Blake3, Frontier, FrontierError};
@@ -68,23 +69,32 @@ pub struct LookupSubject {
     pub token: Token,
     /// The member's own value for the subject, which the entry commits to.
     pub view: [u8; 32],
-    /// Whether anything can be flagged on this kind of subject at all.
-    pub searched: bool,
+    /// Whether flags can sit on this kind of subject at all (reports can sit on any).
+    pub flaggable: bool,
 }
 
 /// An audited lookup: one entry per subject, each saying `action` for `purpose`, with
-/// the outcome `decide` gives for the active flags found on that subject.
+/// the outcome `decide` gives for what is active on that subject.
 #[derive(Debug)]
 pub struct Lookup {
     pub requester: Requester,
     pub action: Action,
     pub purpose: Option<Purpose>,
     pub subjects: Vec<LookupSubject>,
-    pub decide: fn(&[Flag]) -> Outcome,
+    pub decide: fn(&Active) -> Outcome,
+    /// Which reports count (`Indicator::status`).
+    pub policy: IndicatorPolicy,
 }
 
-/// The active flags found for each subject of a lookup, in subject order.
-pub type Found = Vec<Vec<Flag>>;
+/// What is active on one subject at the requester's time.
+#[derive(Debug, Default)]
+pub struct Active {
+    pub flags: Vec<Flag>,
+    pub indicators: Vec<Indicator>,
+}
+
+/// What was found for each subject of a lookup, in subject order.
+pub type Found = Vec<Active>;
 
 enum Work {
     Append(Vec<AuditEntry>),
@@ -148,7 +158,7 @@ impl AuditSink {
     }
 
     /// Runs the lookup in the next group commit and returns, once its entries are
-    /// durable, the active flags found for each subject.
+    /// durable, what is active on each subject.
     pub async fn lookup(&self, lookup: Lookup) -> Result<Found, AuditError> {
         self.submit(Work::Lookup(lookup)).await
     }
@@ -255,20 +265,35 @@ async fn commit_batch(store: &Store, batch: &mut [Pending]) -> Result<Vec<Found>
         Work::Lookup(l) => Some(l),
         Work::Append(_) => None,
     });
+    let mut flaggable: Vec<&[u8]> = Vec::new();
     let mut tokens: Vec<&[u8]> = Vec::new();
     let mut earliest = None;
     for l in lookups {
         let at = l.requester.at;
         earliest = Some(earliest.map_or(at, |e: chrono::DateTime<chrono::Utc>| e.min(at)));
-        let searched = l.subjects.iter().filter(|s| s.searched);
-        tokens.extend(searched.map(|s| s.token.bytes.as_slice()));
+        for s in &l.subjects {
+            tokens.push(s.token.bytes.as_slice());
+            if s.flaggable {
+                flaggable.push(s.token.bytes.as_slice());
+            }
+        }
     }
-    tokens.sort_unstable();
-    tokens.dedup();
-    // One query for every request; each then keeps what was active at its own time.
-    let flags = match earliest {
-        Some(at) if !tokens.is_empty() => tx.active_flags(&tokens, at).await?,
-        _ => Vec::new(),
+    for list in [&mut flaggable, &mut tokens] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    // One query of each kind for every request; each then keeps what was active at its
+    // own time.
+    let (flags, indicators) = match earliest {
+        Some(at) if !tokens.is_empty() => {
+            let flags = if flaggable.is_empty() {
+                Vec::new()
+            } else {
+                tx.active_flags(&flaggable, at).await?
+            };
+            (flags, tx.live_indicators(&tokens, at).await?)
+        }
+        _ => (Vec::new(), Vec::new()),
     };
     let mut entries = Vec::new();
     let mut answers = Vec::with_capacity(batch.len());
@@ -282,7 +307,7 @@ async fn commit_batch(store: &Store, batch: &mut [Pending]) -> Result<Vec<Found>
                 let found: Found = l
                     .subjects
                     .iter()
-                    .map(|s| active_on(&flags, s, l.requester.at))
+                    .map(|s| active_on(&flags, &indicators, s, l))
                     .collect();
                 for (s, f) in l.subjects.iter().zip(&found) {
                     entries.push(l.requester.entry(
@@ -303,15 +328,24 @@ async fn commit_batch(store: &Store, batch: &mut [Pending]) -> Result<Vec<Found>
 
 fn active_on(
     flags: &[Flag],
+    indicators: &[Indicator],
     subject: &LookupSubject,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Vec<Flag> {
-    if !subject.searched {
-        return Vec::new();
+    lookup: &Lookup,
+) -> Active {
+    let at = lookup.requester.at;
+    let token = &subject.token.bytes;
+    Active {
+        flags: flags
+            .iter()
+            .filter(|f| subject.flaggable && &f.subject.bytes == token)
+            .filter(|f| f.status(at) == FlagStatus::Active)
+            .cloned()
+            .collect(),
+        indicators: indicators
+            .iter()
+            .filter(|i| &i.subject.bytes == token)
+            .filter(|i| i.status(at, &lookup.policy) == IndicatorStatus::Active)
+            .cloned()
+            .collect(),
     }
-    flags
-        .iter()
-        .filter(|f| f.subject.bytes == subject.token.bytes && f.status(at) == FlagStatus::Active)
-        .cloned()
-        .collect()
 }

@@ -134,7 +134,7 @@ pub async fn place(
             hub.audit.record(vec![entry]).await?;
             return Ok(hub
                 .store
-                .member_flag(who.member_id, &earlier.flag_id)
+                .member_flag(who.member_id, &earlier.resource_id)
                 .await?);
         }
     }

@@ -25,6 +25,12 @@ pub enum Scope {
     #[serde(rename = "matches:read")]
     #[strum(serialize = "matches:read")]
     MatchesRead,
+    #[serde(rename = "indicators:write")]
+    #[strum(serialize = "indicators:write")]
+    IndicatorsWrite,
+    #[serde(rename = "indicators:read")]
+    #[strum(serialize = "indicators:read")]
+    IndicatorsRead,
     #[serde(rename = "audit:read")]
     #[strum(serialize = "audit:read")]
     AuditRead,
@@ -53,10 +59,15 @@ impl Scopes {
         self.0 & scope.bit() != 0
     }
 
-    /// Whether a key with these scopes may do what `needed` allows. A key that may place
-    /// and lift flags may also read them back.
+    /// Whether a key with these scopes may do what `needed` allows. A key that may write
+    /// flags or indicators may also read them back.
     pub fn grants(self, needed: Scope) -> bool {
-        self.contains(needed) || (needed == Scope::FlagsRead && self.contains(Scope::FlagsWrite))
+        let implied = match needed {
+            Scope::FlagsRead => Some(Scope::FlagsWrite),
+            Scope::IndicatorsRead => Some(Scope::IndicatorsWrite),
+            _ => None,
+        };
+        self.contains(needed) || implied.is_some_and(|w| self.contains(w))
     }
 
     /// The stored form: names joined by commas; names this hub does not know are skipped.

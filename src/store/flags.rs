@@ -66,7 +66,8 @@ pub struct Idempotency<'a> {
 #[derive(Debug, Clone)]
 pub struct IdempotencyRecord {
     pub fingerprint: Vec<u8>,
-    pub flag_id: String,
+    /// The id of what the first request created.
+    pub resource_id: String,
 }
 
 const FLAG_COLUMNS: &str = "id, member_id, subject_token, key_version, kind, consent_reference, \
@@ -90,8 +91,8 @@ impl Store {
         member_id: i64,
         key_hash: &[u8],
     ) -> Result<IdempotencyRecord, StoreError> {
-        let (fingerprint, flag_id): (Vec<u8>, String) = sqlx::query_as(
-            "SELECT fingerprint, flag_id FROM idempotency_keys WHERE member_id = $1 AND key_hash = $2",
+        let (fingerprint, resource_id): (Vec<u8>, String) = sqlx::query_as(
+            "SELECT fingerprint, resource_id FROM idempotency_keys WHERE member_id = $1 AND key_hash = $2",
         )
         .bind(member_id)
         .bind(key_hash)
@@ -99,7 +100,7 @@ impl Store {
         .await?;
         Ok(IdempotencyRecord {
             fingerprint,
-            flag_id,
+            resource_id,
         })
     }
 }
@@ -108,13 +109,13 @@ impl Store {
 const TOKENS_PER_QUERY: usize = 500;
 
 impl LogTx {
-    /// Records the key for `flag_id`; `false` when the member already used this key, in
+    /// Records the key for `resource_id` (a flag or an indicator); `false` when the member already used this key, in
     /// which case the transaction is spoilt (PostgreSQL aborts it) and must be dropped.
     pub async fn claim_idempotency(
         &mut self,
         member_id: i64,
         idem: &Idempotency<'_>,
-        flag_id: &str,
+        resource_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         // A record past its TTL is forgotten even before housekeeping deletes it, so
@@ -128,13 +129,13 @@ impl LogTx {
         .execute(&mut *self.tx)
         .await?;
         let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (member_id, key_hash, fingerprint, flag_id, created_at) \
+            "INSERT INTO idempotency_keys (member_id, key_hash, fingerprint, resource_id, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(member_id)
         .bind(idem.key_hash)
         .bind(idem.fingerprint)
-        .bind(flag_id)
+        .bind(resource_id)
         .bind(to_millis(now))
         .execute(&mut *self.tx)
         .await;

@@ -11,6 +11,7 @@ mod audit;
 mod availability;
 mod backup;
 mod flags;
+mod indicators;
 mod members;
 mod retention;
 mod tlog;
@@ -18,6 +19,7 @@ mod tlog;
 pub use audit::{LogHead, LogTx, StoredEntry, TreeGrowth, Undecodable, audit_index};
 pub use backup::{BackupContents, inspect_sqlite_backup, sqlite_file};
 pub use flags::{Idempotency, IdempotencyRecord};
+pub use indicators::ReportKind;
 pub use members::{ApiKeyRow, AuthRow, MemberRow};
 pub use tlog::CheckpointRow;
 

@@ -1,0 +1,328 @@
+//! Police-reported fraud indicators: the use cases of publishing, reading, listing and
+//! revoking one (its publisher), confirming or contesting one (other members), and
+//! disputing the ones on a personal number (its subject, through a member for now).
+//!
+//! A report is shared with every member without naming its publisher unless the
+//! publisher chose to be named; its note is the publisher's alone. Every use case writes
+//! its own audit entries, in the same transaction as the change it audits.
+
+pub mod rules;
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::entry::{Action, Outcome, Requester};
+use crate::audit::{self, AuditError, AuditSink};
+use crate::identifiers::{IdentifierKind, Normalised};
+use crate::pseudonym::{Pseudonymiser, Token};
+use crate::store::{Idempotency, ReportKind, Store, StoreError};
+use rules::{
+    Category, Confidence, Indicator, IndicatorPolicy, IndicatorRuleError, IndicatorStatus,
+};
+
+/// What a use case of this module needs from the hub.
+#[derive(Clone, Copy)]
+pub struct Indicators<'a> {
+    pub store: &'a Store,
+    pub audit: &'a AuditSink,
+    pub pseudonymiser: &'a Pseudonymiser,
+    pub policy: &'a IndicatorPolicy,
+}
+
+/// A member's report of an identifier used in a fraud it reported to the police.
+#[derive(Debug)]
+pub struct NewIndicator {
+    pub subject: Normalised,
+    pub category: Category,
+    pub police_report_reference: String,
+    pub confidence: Confidence,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub disclose_member: bool,
+    pub note: Option<String>,
+}
+
+/// A retry-safety key and the raw body it came with (only keyed hashes are stored).
+#[derive(Clone, Copy)]
+pub struct RetryKey<'a> {
+    pub key: &'a str,
+    pub body: &'a [u8],
+    pub forgotten_at_or_before: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndicatorError {
+    #[error(transparent)]
+    Rule(#[from] IndicatorRuleError),
+    #[error("this Idempotency-Key was used with a different request body")]
+    KeyReused,
+    #[error("no such indicator")]
+    NotFound,
+    #[error("a member cannot confirm or contest its own report")]
+    OwnReport,
+    #[error("this member already made this report on this indicator")]
+    AlreadyReported,
+    #[error("the indicator is not disputed")]
+    NotDisputed,
+    #[error("disputes are made on se_personal_number identifiers")]
+    NotAPersonalNumber,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl From<StoreError> for IndicatorError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => IndicatorError::NotFound,
+            other => IndicatorError::Store(other),
+        }
+    }
+}
+
+type Subject = Option<(Token, [u8; 32])>;
+
+impl Indicators<'_> {
+    fn subject(&self, who: &Requester, token: Token) -> Subject {
+        let view = self.pseudonymiser.member_view(who.member_id, &token.bytes);
+        Some((token, view))
+    }
+
+    /// The publisher's own indicator; for anyone else it does not exist.
+    async fn own(&self, who: &Requester, id: &str) -> Result<Indicator, IndicatorError> {
+        let found = self.store.indicator(id).await?;
+        if found.member_id != who.member_id {
+            return Err(IndicatorError::NotFound);
+        }
+        Ok(found)
+    }
+}
+
+/// Publishes a report. With a retry key, a retry of the same request returns the report
+/// the first one published (audited as `replayed`).
+pub async fn publish(
+    hub: Indicators<'_>,
+    who: &Requester,
+    new: NewIndicator,
+    retry: Option<RetryKey<'_>>,
+) -> Result<Indicator, IndicatorError> {
+    let checked = rules::check_report(
+        &new.police_report_reference,
+        new.valid_until,
+        new.note.as_deref(),
+        who.at,
+    )?;
+    let token = hub.pseudonymiser.token(&new.subject);
+    let subject = hub.subject(who, token);
+    let indicator = Indicator {
+        id: format!("ind_{}", hex::encode(rand::random::<[u8; 12]>())),
+        member_id: who.member_id,
+        kind: new.subject.kind(),
+        subject: token,
+        category: new.category,
+        police_report_reference: checked.police_report_reference,
+        confidence: new.confidence,
+        disclose_member: new.disclose_member,
+        note: checked.note,
+        created_at: who.at,
+        valid_until: checked.valid_until,
+        revoked_at: None,
+        sightings: 0,
+        false_positive_reports: 0,
+        disputed_at: None,
+        dispute_upheld_at: None,
+        disclosed_as: None,
+    };
+    let hashes = retry.map(|r| {
+        (
+            hub.pseudonymiser.idempotency_key_hash(who.member_id, r.key),
+            hub.pseudonymiser.fingerprint(r.body),
+            r.forgotten_at_or_before,
+        )
+    });
+    let mut tx = hub.store.begin_log().await?;
+    if let Some((key_hash, fingerprint, forgotten)) = &hashes {
+        let idem = Idempotency {
+            key_hash,
+            fingerprint,
+            forgotten_at_or_before: *forgotten,
+        };
+        if !tx
+            .claim_idempotency(who.member_id, &idem, &indicator.id, who.at)
+            .await?
+        {
+            drop(tx);
+            let earlier = hub
+                .store
+                .idempotency_record(who.member_id, key_hash)
+                .await?;
+            if earlier.fingerprint != fingerprint.as_slice() {
+                return Err(IndicatorError::KeyReused);
+            }
+            let entry = who.entry(Action::IndicatorPublish, None, subject, Outcome::Replayed);
+            hub.audit.record(vec![entry]).await?;
+            return hub.own(who, &earlier.resource_id).await;
+        }
+    }
+    tx.insert_indicator(&indicator).await?;
+    let entry = who.entry(Action::IndicatorPublish, None, subject, Outcome::Created);
+    audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
+    hub.own(who, &indicator.id).await
+}
+
+/// One of the publisher's own reports, note included; reading it is audited.
+pub async fn read(
+    hub: Indicators<'_>,
+    who: &Requester,
+    id: &str,
+) -> Result<Indicator, IndicatorError> {
+    let found = hub.own(who, id).await?;
+    let entry = who.entry(
+        Action::IndicatorRead,
+        None,
+        hub.subject(who, found.subject),
+        Outcome::Ok,
+    );
+    hub.audit.record(vec![entry]).await?;
+    Ok(found)
+}
+
+/// A page of the publisher's own reports after the cursor (an indicator id), and the
+/// cursor of the next page when there is one.
+pub async fn list(
+    hub: Indicators<'_>,
+    who: &Requester,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<Indicator>, Option<String>), IndicatorError> {
+    let mut page = hub
+        .store
+        .member_indicators(who.member_id, after.unwrap_or(""), limit + 1)
+        .await?;
+    let more = usize::try_from(limit).is_ok_and(|l| page.len() > l);
+    if more {
+        page.pop();
+    }
+    let next = more.then(|| page.last().map(|i| i.id.clone())).flatten();
+    let entry = who.entry(Action::IndicatorList, None, None, Outcome::Ok);
+    hub.audit.record(vec![entry]).await?;
+    Ok((page, next))
+}
+
+/// Revokes one of the publisher's own reports; revoking twice is harmless.
+pub async fn revoke(
+    hub: Indicators<'_>,
+    who: &Requester,
+    id: &str,
+) -> Result<Indicator, IndicatorError> {
+    let found = hub.own(who, id).await?;
+    let subject = hub.subject(who, found.subject);
+    let mut tx = hub.store.begin_log().await?;
+    let outcome = if tx.revoke_indicator(who.member_id, id, who.at).await? {
+        Outcome::Revoked
+    } else {
+        Outcome::AlreadyRevoked
+    };
+    audit::append(
+        &mut tx,
+        &[who.entry(Action::IndicatorRevoke, None, subject, outcome)],
+    )
+    .await?;
+    tx.commit().await?;
+    hub.own(who, id).await
+}
+
+/// Another member confirms (a sighting) or contests (a false positive) a live report,
+/// once per kind; returns the report's counts afterwards.
+pub async fn report(
+    hub: Indicators<'_>,
+    who: &Requester,
+    id: &str,
+    kind: ReportKind,
+    reference: Option<&str>,
+) -> Result<Indicator, IndicatorError> {
+    let reference = rules::check_reference("reference", reference)?;
+    let found = hub.store.indicator(id).await?;
+    if found.status(who.at, hub.policy) != IndicatorStatus::Active {
+        return Err(IndicatorError::NotFound);
+    }
+    if found.member_id == who.member_id {
+        return Err(IndicatorError::OwnReport);
+    }
+    let action = match kind {
+        ReportKind::Sighting => Action::IndicatorSighting,
+        ReportKind::FalsePositive => Action::IndicatorFalsePositive,
+    };
+    let subject = hub.subject(who, found.subject);
+    let mut tx = hub.store.begin_log().await?;
+    if !tx
+        .add_report(id, who.member_id, kind, reference.as_deref(), who.at)
+        .await?
+    {
+        return Err(IndicatorError::AlreadyReported);
+    }
+    audit::append(
+        &mut tx,
+        &[who.entry(action, None, subject, Outcome::Created)],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(hub.store.indicator(id).await?)
+}
+
+/// A person disputes every live report on their personal number, through a member acting
+/// on their behalf with its own case reference; returns how many reports are now disputed.
+pub async fn dispute(
+    hub: Indicators<'_>,
+    who: &Requester,
+    subject: &Normalised,
+    case_reference: &str,
+) -> Result<u64, IndicatorError> {
+    if subject.kind() != IdentifierKind::SePersonalNumber {
+        return Err(IndicatorError::NotAPersonalNumber);
+    }
+    rules::check_reference("case_reference", Some(case_reference))?;
+    let token = hub.pseudonymiser.token(subject);
+    let live = hub.store.live_indicators_on(&token.bytes, who.at).await?;
+    let ids: Vec<&str> = live
+        .iter()
+        .filter(|i| i.status(who.at, hub.policy) == IndicatorStatus::Active && !i.disputed())
+        .map(|i| i.id.as_str())
+        .collect();
+    let mut tx = hub.store.begin_log().await?;
+    let disputed = tx.dispute_indicators(&ids, who.at).await?;
+    let entry = who.entry(
+        Action::IndicatorDispute,
+        None,
+        hub.subject(who, token),
+        Outcome::Disputed,
+    );
+    audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
+    Ok(disputed)
+}
+
+/// The publisher stands by a disputed report, which then counts in full again.
+pub async fn uphold(
+    hub: Indicators<'_>,
+    who: &Requester,
+    id: &str,
+) -> Result<Indicator, IndicatorError> {
+    let found = hub.own(who, id).await?;
+    // After the deadline the dispute has ended the report; upholding comes too late.
+    if !found.disputed() || found.status(who.at, hub.policy) != IndicatorStatus::Active {
+        return Err(IndicatorError::NotDisputed);
+    }
+    let subject = hub.subject(who, found.subject);
+    let mut tx = hub.store.begin_log().await?;
+    if !tx.uphold_indicator(who.member_id, id, who.at).await? {
+        return Err(IndicatorError::NotDisputed);
+    }
+    audit::append(
+        &mut tx,
+        &[who.entry(Action::IndicatorUphold, None, subject, Outcome::Upheld)],
+    )
+    .await?;
+    tx.commit().await?;
+    hub.own(who, id).await
+}
