@@ -6,15 +6,19 @@ mod common;
 
 use common::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "current_thread")]
 async fn refusals_log_client_key_id_and_member() -> TestResult {
     let logs = Captured::default();
     let writer = logs.clone();
-    tracing_subscriber::fmt()
+    // This thread's subscriber, not the process's: other tests share the process and log
+    // refusals of their own. The runtime is single-threaded, so the hub's tasks (and
+    // every refusal they log) run on this thread.
+    let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
         .with_writer(move || writer.clone())
         .with_ansi(false)
-        .init();
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
     let hub = TestHub::start().await;
     let (member, key) = hub
         .member_with("bank-a", "flags:write", 10_000, 10_000)
