@@ -1,9 +1,7 @@
 //! Who may call what: keys, scopes, suspension, rate limits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn a_request_without_a_key_gets_401() -> TestResult {

@@ -2,9 +2,7 @@
 //! key id presented and the member when known — never the key's secret.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "current_thread")]
 async fn refusals_log_client_key_id_and_member() -> TestResult {
@@ -18,6 +16,11 @@ async fn refusals_log_client_key_id_and_member() -> TestResult {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
+    // While only one dispatcher exists in the process, tracing-core decides a callsite's
+    // interest from the default of whichever thread hits it first: another test's thread,
+    // which has no subscriber, would cache "never" for the refusal log line and blind this
+    // one (tokio-rs/tracing#3611). A second, inert dispatcher makes it ask every live one.
+    let _inert = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _logging = tracing::subscriber::set_default(subscriber);
     let hub = TestHub::start().await;
     let (member, key) = hub
