@@ -1,8 +1,13 @@
 //! Crash and restart safety: a `kill -9` mid-load loses nothing that was acknowledged, a
 //! PostgreSQL restart under load is answered 503 (never 500) and healed without a hub
 //! restart, and readiness reflects the database and the audit writer.
+//!
+//! A test binary of its own, outside `tests/suite`: it stops and starts the machine's
+//! PostgreSQL, which would break any test running beside it in the same process (cargo runs
+//! test binaries one after another).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "suite/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;

@@ -1,6 +1,11 @@
 //! Raw identifiers never reach the database or the logs.
+//!
+//! A test binary of its own, outside `tests/suite`: it installs the process-wide log
+//! subscriber at TRACE (so that it also sees what the SQLite worker threads log); in the
+//! shared process every other test would log into its buffer too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "suite/common/mod.rs"]
 mod common;
 
 use common::*;

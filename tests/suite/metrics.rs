@@ -2,18 +2,18 @@
 //! that no personal data, key id or client address ever reaches the scrape.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod bankid_support;
-mod common;
-
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use common::*;
 use fraudhub::config::Config;
 use serde_json::json;
 
-/// All tests here share one process and so one recorder: counters only ever grow, and
-/// assertions compare a scrape with one taken before the action.
+use crate::bankid_support;
+use crate::common::*;
+
+/// The whole suite shares one process and so one recorder, which every hub in the process
+/// records to once a test here has installed it: counters only ever grow, and assertions
+/// compare a scrape with one taken before the action.
 async fn metrics_hub() -> TestHub {
     TestHub::start_with(|c| {
         c.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));

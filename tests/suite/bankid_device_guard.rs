@@ -4,11 +4,10 @@
 //! refused, and nothing may frame it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod bankid_support;
-
-use bankid_support::{ERIK, Env, TestResult, start};
 use fraudhub::bankid::{CollectStatus, OrderRequest};
 use serde_json::{Value, json};
+
+use crate::bankid_support::{ERIK, Env, TestResult, start};
 
 async fn pending_order(env: &Env) -> String {
     env.client

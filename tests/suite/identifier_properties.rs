@@ -7,8 +7,7 @@ use fraudhub::identifiers::{IdentifierKind, normalise};
 use fraudhub::pseudonym::{MasterKey, Pseudonymiser};
 use proptest::prelude::*;
 
-mod common;
-use common::check_digit;
+use crate::common::check_digit;
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()

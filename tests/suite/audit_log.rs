@@ -2,13 +2,10 @@
 //! can check itself, an offline verifier that names tampering, and retention.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::Command;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::*;
 use fraudhub::audit::log::AuditLog;
 use fraudhub::audit::verify::verify_log;
 use fraudhub::clock::Clock;
@@ -16,6 +13,8 @@ use fraudhub::tlog::{
     Blake3, Checkpoint, Hash, NoteVerifier, verify_consistency, verify_inclusion,
 };
 use serde_json::Value;
+
+use crate::common::*;
 
 fn hash(b64: &Value) -> Hash {
     Hash::from_slice(&B64.decode(b64.as_str().unwrap()).unwrap()).unwrap()

@@ -1,16 +1,15 @@
 //! Mutual TLS: who the simulator lets in, what the client trusts, and the
 //! simulator's generated PKI files.
 
-mod bankid_support;
-
 use std::time::Duration;
 
-use bankid_support::{ANNA, TestResult, start};
 use fraudhub::bankid::sim::{SimConfig, spawn_simulator};
 use fraudhub::bankid::{BankIdClient, BankIdError, ClientIdentity, OrderRequest, TEST_BASE_URL};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::ExposeSecret;
+
+use crate::bankid_support::{ANNA, TestResult, start};
 
 /// The error and all its sources, to see what the TLS layer said.
 fn error_chain(e: &BankIdError) -> String {
@@ -30,7 +29,7 @@ fn auth() -> OrderRequest {
 
 /// A client trusting the simulator's CA but presenting `identity` (or none).
 fn client_with(
-    env: &bankid_support::Env,
+    env: &crate::bankid_support::Env,
     identity: Option<ClientIdentity>,
 ) -> Result<BankIdClient, Box<dyn std::error::Error>> {
     let cfg = env.sim.client_config()?;

@@ -4,19 +4,18 @@
 //! On SQLite the three instances share one file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
 use fraudhub::audit::log::AuditLog;
 use fraudhub::audit::verify::verify_log;
 use fraudhub::clock::Clock;
 use fraudhub::config::Config;
 use fraudhub::tlog::{Blake3, Checkpoint, verify_consistency};
 use serde_json::json;
+
+use crate::common::*;
 
 /// Three instances on one fresh database, each configured by `tune`.
 async fn three(tune: fn(&mut Config)) -> [Arc<TestHub>; 3] {

@@ -1,10 +1,9 @@
 //! The device control surface mounted inside another router, as the hub
 //! mounts it, and its HTML page.
 
-mod bankid_support;
-
-use bankid_support::{TestResult, start};
 use fraudhub::bankid::{CollectStatus, OrderRequest};
+
+use crate::bankid_support::{TestResult, start};
 
 #[tokio::test]
 async fn html_page_under_prefix_lists_orders_and_its_forms_work() -> TestResult {

@@ -1,11 +1,8 @@
 //! Hint-code paths of the simulator, driven through the real client over
 //! HTTPS with mutual TLS and the device control API.
 
-mod bankid_support;
-
 use std::time::Duration;
 
-use bankid_support::{ANNA, ERIK, OTHER, TestResult, start, start_with};
 use fraudhub::bankid::sim::{ScriptStep, SimConfig};
 use fraudhub::bankid::{
     CallInitiator, CancellationToken, CollectStatus, HintCode, OrderRequest, PersonalNumber,
@@ -13,6 +10,8 @@ use fraudhub::bankid::{
 };
 use secrecy::ExposeSecret;
 use serde_json::json;
+
+use crate::bankid_support::{ANNA, ERIK, OTHER, TestResult, start, start_with};
 
 fn auth_req() -> OrderRequest {
     OrderRequest::new("192.0.2.55").visible_text("Log in to fraudhub")

@@ -2,12 +2,10 @@
 //! graceful shutdown on SIGTERM with the audit log flushed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn operator_admits_a_member_issues_lists_and_revokes_keys() -> TestResult {

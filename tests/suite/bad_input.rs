@@ -1,10 +1,9 @@
 //! Bad input gets a 4xx problem+json naming the field, never a 500, and changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
 use serde_json::json;
+
+use crate::common::*;
 
 #[tokio::test]
 async fn every_invalid_personal_number_form_is_a_422_naming_the_value() -> TestResult {

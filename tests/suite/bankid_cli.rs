@@ -3,17 +3,16 @@
 //! mode, and the production guard.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{TestDb, TestResult};
 use fraudhub::bankid::{
     BankIdClient, ClientConfig, ClientIdentity, CollectStatus, HintCode, OrderRequest,
 };
+
+use crate::common::{TestDb, TestResult};
 
 const ERIK: &str = "198112289874";
 const PEM_FILES: [&str; 5] = [

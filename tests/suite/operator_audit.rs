@@ -2,12 +2,11 @@
 //! the Merkle audit log with the operator's name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::*;
 use fraudhub::store::Store;
+
+use crate::common::*;
 
 fn fraudhub(db: &TestDb, dir: &std::path::Path, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_fraudhub"))

@@ -2,9 +2,7 @@
 //! proxies, and unknown key ids that cost the database nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 async fn get_from(hub: &TestHub, path: &str, forwarded_for: Option<&str>) -> (u16, Option<String>) {
     let mut req = hub.http.get(format!("{}{path}", hub.base));

@@ -1,17 +1,16 @@
 //! BankID error responses, as the simulator produces them and the client
 //! maps them.
 
-mod bankid_support;
-
 use std::time::Duration;
 
-use bankid_support::{ANNA, ERIK, Env, TestResult, start, start_with};
 use fraudhub::bankid::sim::{FaultKind, FaultRule, SimConfig};
 use fraudhub::bankid::{
     BankIdError, CallInitiator, CollectStatus, HintCode, OrderRequest, PersonalNumber,
     PhoneOrderRequest, Requirement,
 };
 use serde_json::{Value, json};
+
+use crate::bankid_support::{ANNA, ERIK, Env, TestResult, start, start_with};
 
 fn auth_for(pn: &str) -> OrderRequest {
     OrderRequest::new("127.0.0.1").requirement(Requirement {

@@ -2,12 +2,11 @@
 //! distinct subjects, and sweep detection shown to the operator.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
 use serde_json::Value;
+
+use crate::common::*;
 
 fn problem_type(body: &Value) -> &str {
     body["type"].as_str().unwrap_or_default()

@@ -2,19 +2,26 @@
 //! key id presented and the member when known — never the key's secret.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common::*;
 
-use common::*;
-
-#[tokio::test]
+#[tokio::test(flavor = "current_thread")]
 async fn refusals_log_client_key_id_and_member() -> TestResult {
     let logs = Captured::default();
     let writer = logs.clone();
-    tracing_subscriber::fmt()
+    // This thread's subscriber, not the process's: other tests share the process and log
+    // refusals of their own. The runtime is single-threaded, so the hub's tasks (and
+    // every refusal they log) run on this thread.
+    let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
         .with_writer(move || writer.clone())
         .with_ansi(false)
-        .init();
+        .finish();
+    // While only one dispatcher exists in the process, tracing-core decides a callsite's
+    // interest from the default of whichever thread hits it first: another test's thread,
+    // which has no subscriber, would cache "never" for the refusal log line and blind this
+    // one (tokio-rs/tracing#3611). A second, inert dispatcher makes it ask every live one.
+    let _inert = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let _logging = tracing::subscriber::set_default(subscriber);
     let hub = TestHub::start().await;
     let (member, key) = hub
         .member_with("bank-a", "flags:write", 10_000, 10_000)

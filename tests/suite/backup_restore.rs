@@ -4,8 +4,6 @@
 //! "flagged" for the flagged person, with the same master key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
@@ -13,8 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::*;
 use tokio::task::JoinHandle;
+
+use crate::common::*;
 
 /// The CLI with the keys the test hubs use: master key 32×0x2a, checkpoint seed 32×0x07.
 async fn fraudhub(url: &str, data_dir: &Path, args: &[&str]) -> Output {

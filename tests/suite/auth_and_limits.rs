@@ -1,9 +1,7 @@
 //! Who may call what: keys, scopes, suspension, rate limits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

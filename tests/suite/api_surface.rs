@@ -2,12 +2,11 @@
 //! hold up under a flood, and every response carries a restrictive default CSP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use serde_json::Value;
+
+use crate::common::*;
 
 async fn openapi(hub: &TestHub) -> Value {
     let resp = hub

@@ -6,14 +6,13 @@
 //! missing browser into a failure instead of a skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod bankid_support;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use bankid_support::{TestResult, start};
 use fraudhub::bankid::{CollectStatus, OrderRequest};
 use serde_json::{Value, json};
+
+use crate::bankid_support::{TestResult, start};
 
 /// W3C WebDriver's key for element references.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";

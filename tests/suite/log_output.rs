@@ -2,13 +2,12 @@
 //! asked for JSON, and plain text without colour codes when stderr is not a terminal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::TestResult;
 use serde_json::Value;
+
+use crate::common::TestResult;
 
 /// Runs `serve` on SQLite under a fresh data dir with `env`, makes one request to
 /// `/healthz`, stops the hub with SIGTERM and returns (that request's id, stderr).

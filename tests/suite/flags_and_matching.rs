@@ -1,10 +1,9 @@
 //! Placing, reading, lifting and matching flags, including expiry with injected time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
 use serde_json::json;
+
+use crate::common::*;
 
 #[tokio::test]
 async fn a_placed_flag_is_seen_by_every_member_with_verify_identity_advice() -> TestResult {

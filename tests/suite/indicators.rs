@@ -3,8 +3,7 @@
 
 use serde_json::{Value, json};
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const IBAN: &str = "SE45 5000 0000 0583 9825 7466";
 const PHONE: &str = "070-123 45 67";

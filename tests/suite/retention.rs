@@ -3,17 +3,16 @@
 //! the audit log still verifies after a purge.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::{Command, Output};
 
 use chrono::Duration;
-use common::*;
 use fraudhub::clock::Clock;
 use fraudhub::config::Config;
 use fraudhub::retention::{RetentionPolicy, RetentionReport, run_pass};
 use serde_json::{Value, json};
 use sqlx::{Row, ValueRef};
+
+use crate::common::*;
 
 /// One retention pass with the default policy at the hub's (manual) time.
 async fn retention_pass(hub: &TestHub) -> RetentionReport {

@@ -2,9 +2,7 @@
 //! committed before its answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_audit_entry_per_looked_up_identifier_under_concurrent_load() -> TestResult {

@@ -1,0 +1,37 @@
+//! The behavioural suite in one test binary (one link of the crate instead of one per file).
+//! Each module was a file of its own under `tests/`; `common` and `bankid_support` are the
+//! shared harnesses. `tests/crash_safety.rs` and `tests/privacy.rs` stay separate binaries:
+//! each changes something the whole process (or machine) shares.
+
+mod bankid_support;
+mod common;
+
+mod api_surface;
+mod audit_log;
+mod audit_under_load;
+mod auth_and_limits;
+mod backup_restore;
+mod bad_input;
+mod bankid_cli;
+mod bankid_device;
+mod bankid_device_guard;
+mod bankid_errors;
+mod bankid_flows;
+mod bankid_qr;
+mod bankid_tls;
+mod browser_device_page;
+mod cli;
+mod client_limits;
+mod data_dir_permissions;
+mod enumeration;
+mod flags_and_matching;
+mod identifier_properties;
+mod indicators;
+mod log_output;
+mod metrics;
+mod multi_instance;
+mod operator_audit;
+mod refusal_logs;
+mod retention;
+mod slow_clients;
+mod tlog_vectors;
