@@ -238,6 +238,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.flags_purged, policy.flag_days
             );
             println!(
+                "indicators purged: {} (ended more than {} days ago)",
+                report.indicators_purged, policy.flag_days
+            );
+            println!(
                 "idempotency keys deleted: {} (older than {} hours)",
                 report.idempotency_keys_deleted, policy.idempotency_ttl_hours
             );

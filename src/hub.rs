@@ -271,6 +271,7 @@ async fn housekeeping(
             Ok(r) => tracing::info!(
                 audit_entries_redacted = r.audit_entries_redacted,
                 flags_purged = r.flags_purged,
+                indicators_purged = r.indicators_purged,
                 idempotency_keys_deleted = r.idempotency_keys_deleted,
                 "retention pass"
             ),

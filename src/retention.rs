@@ -37,6 +37,7 @@ impl RetentionPolicy {
 pub struct RetentionReport {
     pub audit_entries_redacted: u64,
     pub flags_purged: u64,
+    pub indicators_purged: u64,
     pub idempotency_keys_deleted: u64,
 }
 
@@ -58,6 +59,7 @@ pub async fn run_pass(
     Ok(RetentionReport {
         audit_entries_redacted: store.redact_audit_before(audit_cutoff).await?,
         flags_purged: store.purge_ended_flags(flag_cutoff).await?,
+        indicators_purged: store.purge_ended_indicators(flag_cutoff).await?,
         idempotency_keys_deleted: store
             .delete_idempotency_keys(policy.idempotency_forgotten_at_or_before(now))
             .await?,

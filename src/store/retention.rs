@@ -36,6 +36,39 @@ impl Store {
         Ok(purged)
     }
 
+    /// Deletes indicators that ended (expired or were revoked) before `ended_before`,
+    /// with their sightings and false-positive reports.
+    pub async fn purge_ended_indicators(
+        &self,
+        ended_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut purged = 0;
+        for column in ["valid_until", "revoked_at"] {
+            let ended = format!("SELECT id FROM indicators WHERE {column} < $1 LIMIT $2");
+            loop {
+                let mut tx = self.pool().begin().await?;
+                sqlx::query(&format!(
+                    "DELETE FROM indicator_reports WHERE indicator_id IN ({ended})"
+                ))
+                .bind(to_millis(ended_before))
+                .bind(PURGE_BATCH)
+                .execute(&mut *tx)
+                .await?;
+                let done = sqlx::query(&format!("DELETE FROM indicators WHERE id IN ({ended})"))
+                    .bind(to_millis(ended_before))
+                    .bind(PURGE_BATCH)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                purged += done.rows_affected();
+                if done.rows_affected() < PURGE_BATCH.unsigned_abs() {
+                    break;
+                }
+            }
+        }
+        Ok(purged)
+    }
+
     /// Deletes idempotency records created at or before `created_at_or_before`.
     pub async fn delete_idempotency_keys(
         &self,

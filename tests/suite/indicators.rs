@@ -1,6 +1,8 @@
 //! Police-reported indicators: publish, match, confirm, contest, revoke, dispute.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use fraudhub::clock::Clock;
+use fraudhub::retention::{RetentionPolicy, run_pass};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -382,5 +384,31 @@ async fn reading_indicators_needs_indicators_read_and_publishing_needs_write() -
             .0,
         403
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_ended_report_is_kept_for_the_retention_window_then_purged() -> TestResult {
+    let hub = TestHub::start().await;
+    let keys = members(&hub, &["bank-a", "bank-b"]).await;
+    let id = publish(&hub, &keys[0], &report("iban", IBAN)).await;
+    let path = format!("/v1/indicators/{id}");
+    hub.post(&format!("{path}/sightings"), &keys[1], &json!({}))
+        .await;
+    assert_eq!(
+        hub.post(&format!("{path}/revoke"), &keys[0], &json!({}))
+            .await
+            .0,
+        200
+    );
+    let policy = RetentionPolicy::from_config(&fraudhub::config::Config::default());
+    hub.clock.advance(chrono::Duration::days(90));
+    let pass = run_pass(&hub.store, &policy, hub.clock.now()).await?;
+    assert_eq!(pass.indicators_purged, 0);
+    assert_eq!(hub.get(&path, &keys[0]).await.0, 200);
+    hub.clock.advance(chrono::Duration::minutes(1));
+    let pass = run_pass(&hub.store, &policy, hub.clock.now()).await?;
+    assert_eq!(pass.indicators_purged, 1);
+    assert_eq!(hub.get(&path, &keys[0]).await.0, 404);
     Ok(())
 }
