@@ -23,6 +23,11 @@ const FORBIDDEN: &[&str] = &[
     "701234567",
     "fraud.victim@example.se",
     "SE4550000000058398257466",
+    "46812345678",
+    "812345678",
+    "mule.account@example.se",
+    "50501055",
+    "5050-1055",
 ];
 
 #[tokio::test]
@@ -38,6 +43,27 @@ async fn raw_identifiers_never_reach_the_database_or_the_logs() -> TestResult {
     let hub = TestHub::start().await;
     let (_, key) = hub.member("bank-a").await;
     assert_eq!(hub.place_flag(&key, PN).await.0, 201);
+    // Indicators on several kinds, a dispute and a match on them.
+    let (_, reporter) = hub
+        .member_with("bank-b", "indicators:write,matches:read", 1000, 1000)
+        .await;
+    for (kind, value) in [
+        ("phone", "08-123 456 78"),
+        ("email", "Mule.Account@example.se"),
+        ("se_bankgiro", "5050-1055"),
+        ("se_personal_number", PN),
+    ] {
+        let report = json!({"identifier": {"kind": kind, "value": value},
+            "category": "money_mule", "police_report_reference": "5000-K1-24",
+            "confidence": "high"});
+        assert_eq!(hub.post("/v1/indicators", &reporter, &report).await.0, 201);
+    }
+    let dispute = json!({"personal_number": PN_10, "case_reference": "c-1"});
+    assert_eq!(hub.post("/v1/indicators/disputes", &reporter, &dispute).await.0, 200);
+    let reported = json!({"purpose": "payment", "identifiers": [
+        {"kind": "phone", "value": "+46812345678"},
+        {"kind": "se_bankgiro", "value": "50501055"}]});
+    assert_eq!(hub.post("/v1/matches", &reporter, &reported).await.0, 200);
     let body = json!({"purpose": "payment", "identifiers": [
         {"kind": "se_personal_number", "value": PN_10},
         {"kind": "phone", "value": "+46701234567"},
@@ -101,6 +127,7 @@ async fn postgres_text(hub: &TestHub) -> String {
     .map(|r| r.get("t"))
     .collect();
     assert!(tables.iter().any(|t| t == "flags"));
+    assert!(tables.iter().any(|t| t == "indicators"));
     let mut out = String::new();
     for t in tables {
         let rows = sqlx::query(&format!("SELECT x::text AS row FROM {t} x"))
