@@ -161,9 +161,11 @@ impl EnumerationGuard {
             state.refused_until = None;
         }
         let mut fresh: Vec<(u64, &str)> = Vec::new();
+        // A set, not a scan of `fresh`: bulk matching admits a thousand numbers at once.
+        let mut fresh_seen: HashSet<u64> = HashSet::with_capacity(pns.len());
         for pn in pns {
             let h = self.seen_hash(pn);
-            if !state.seen_today.contains(&h) && !fresh.iter().any(|(x, _)| *x == h) {
+            if !state.seen_today.contains(&h) && fresh_seen.insert(h) {
                 fresh.push((h, pn));
             }
         }

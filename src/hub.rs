@@ -93,6 +93,7 @@ impl Hub {
             pseudonymiser: Arc::new(Pseudonymiser::new(master, config.master_key_version)),
             clock,
             limits: Arc::new(RateLimits::new(share)),
+            bulk_running: Arc::default(),
             enumeration: Arc::new(EnumerationGuard::new(EnumerationSettings {
                 default_daily_subjects: config.default_daily_subject_budget,
                 window: chrono::Duration::seconds(

@@ -59,7 +59,12 @@ async fn raw_identifiers_never_reach_the_database_or_the_logs() -> TestResult {
         assert_eq!(hub.post("/v1/indicators", &reporter, &report).await.0, 201);
     }
     let dispute = json!({"personal_number": PN_10, "case_reference": "c-1"});
-    assert_eq!(hub.post("/v1/indicators/disputes", &reporter, &dispute).await.0, 200);
+    assert_eq!(
+        hub.post("/v1/indicators/disputes", &reporter, &dispute)
+            .await
+            .0,
+        200
+    );
     let reported = json!({"purpose": "payment", "identifiers": [
         {"kind": "phone", "value": "+46812345678"},
         {"kind": "se_bankgiro", "value": "50501055"}]});

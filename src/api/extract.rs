@@ -83,6 +83,11 @@ fn parse_json<T: DeserializeOwned>(
             "expected Content-Type: application/json",
         ));
     }
+    parse_json_line(body)
+}
+
+/// Parses one JSON object (a body, or a line of NDJSON) as [`parse_json`] does.
+pub(super) fn parse_json_line<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // Two steps: syntax first (400), then shape against the type (422 naming the path).
     // serde_json reports a wrongly typed enum as a syntax error when parsing directly.
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {

@@ -12,7 +12,7 @@ use crate::enumeration::Refusal;
 use crate::flags::FlagKind;
 use crate::identifiers::IdentifierKind;
 use crate::indicators::rules::{Advice, Category, Confidence, Summary};
-use crate::matching::{self, MatchError, Purpose};
+use crate::matching::{self, Hit, MatchError, Purpose};
 use crate::members::Caller;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -117,26 +117,28 @@ pub async fn run(
     let hits = matching::check(state.matching(), who, req.purpose, &normalised, budget)
         .await
         .map_err(|e| refused(&caller, e))?;
-    let results = hits
-        .into_iter()
-        .map(|h| MatchResult {
-            kind: h.kind,
-            flagged: h.flagged(),
-            flags: h
-                .flags
-                .into_iter()
-                .map(|f| MatchedFlag {
-                    kind: f.kind,
-                    since: f.created_at.to_rfc3339(),
-                    expires: f.expires_at.to_rfc3339(),
-                    advice: "verify_identity",
-                })
-                .collect(),
-            indicators: h.summary.into(),
-            advice: h.advice,
-        })
-        .collect();
+    let results = hits.into_iter().map(result_of).collect();
     Ok(Json(MatchResponse { results }))
+}
+
+/// One identifier's answer as members see it.
+pub(super) fn result_of(h: Hit) -> MatchResult {
+    MatchResult {
+        kind: h.kind,
+        flagged: h.flagged(),
+        flags: h
+            .flags
+            .into_iter()
+            .map(|f| MatchedFlag {
+                kind: f.kind,
+                since: f.created_at.to_rfc3339(),
+                expires: f.expires_at.to_rfc3339(),
+                advice: "verify_identity",
+            })
+            .collect(),
+        indicators: h.summary.into(),
+        advice: h.advice,
+    }
 }
 
 /// Shapes a refusal of the enumeration defences, counting and logging it.

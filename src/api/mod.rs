@@ -2,6 +2,7 @@
 //! answer. Which scope each route needs is stated once, in the route table.
 
 mod audit;
+mod bulk;
 mod client;
 mod extract;
 mod flags;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub limits: Arc<RateLimits>,
     pub enumeration: Arc<crate::enumeration::EnumerationGuard>,
+    /// Members with a bulk match running on this instance.
+    pub bulk_running: Arc<bulk::BulkRunning>,
     pub auth_failures: Arc<client::AuthFailures>,
     pub auth_cache: Arc<AuthCache>,
     pub settings: Arc<Settings>,

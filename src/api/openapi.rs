@@ -9,12 +9,12 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ApiError;
-use super::{audit, flags, health, indicators, matches};
+use super::{audit, bulk, flags, health, indicators, matches};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "fraudhub member API", description = "Pseudonymised fraud flags, police-reported indicators and audited real-time matching"),
-    paths(flags::place, flags::get, flags::lift, matches::run,
+    paths(flags::place, flags::get, flags::lift, matches::run, bulk::run,
         indicators::publish, indicators::get, indicators::list, indicators::revoke,
         indicators::uphold, indicators::sighting, indicators::false_positive, indicators::dispute,
         audit::checkpoint, audit::public_key,

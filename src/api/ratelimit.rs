@@ -83,6 +83,19 @@ impl RateLimits {
         }
     }
 
+    /// Waits until the member's quota admits `n` more units (bulk matching slows to the
+    /// member's rate instead of being refused), in pieces no larger than its burst.
+    pub async fn wait_for(&self, member: &MemberRow, n: usize) {
+        let limiter = self.limiter(member);
+        let burst = self.burst(member).get();
+        let mut left = u32::try_from(n).unwrap_or(u32::MAX);
+        while let Some(piece) = NonZeroU32::new(left.min(burst)) {
+            // A piece never exceeds the burst, so the capacity error cannot occur.
+            let _ = limiter.until_n_ready(piece).await;
+            left -= piece.get();
+        }
+    }
+
     fn limiter(&self, member: &MemberRow) -> Arc<DefaultDirectRateLimiter> {
         let mut map = self
             .by_member

@@ -17,7 +17,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::extract::RequiredScope;
 use super::health::Readiness;
-use super::{AppState, audit, flags, health, indicators, matches, openapi};
+use super::{AppState, audit, bulk, flags, health, indicators, matches, openapi};
 use crate::members::Scope;
 
 /// The methods the hub serves. Kept to the ones in use so a route's method is known
@@ -86,6 +86,7 @@ pub(crate) fn table(readiness: &Arc<Readiness>) -> Vec<Route> {
         route(Get, "/v1/flags/{id}", Some(FlagsRead), flags::get),
         route(Post, "/v1/flags/{id}/lift", Some(FlagsWrite), flags::lift),
         route(Post, "/v1/matches", Some(MatchesRead), matches::run),
+        route(Post, "/v1/matches/bulk", Some(MatchesRead), bulk::run),
         route(
             Post,
             "/v1/indicators",

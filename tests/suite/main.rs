@@ -20,6 +20,7 @@ mod bankid_flows;
 mod bankid_qr;
 mod bankid_tls;
 mod browser_device_page;
+mod bulk;
 mod cli;
 mod client_limits;
 mod data_dir_permissions;

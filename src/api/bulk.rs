@@ -1,0 +1,409 @@
+//! `POST /v1/matches/bulk`: up to a million identifiers in one streamed request.
+//!
+//! NDJSON in, NDJSON out, as it goes: one input line `{"ref", "kind", "value"}` gives one
+//! output line with the same `line` number and `ref`, either the match result or an
+//! `error`; a `summary` line ends the stream. Lines are matched in batches through the
+//! same use case and audit group commit as `POST /v1/matches`, so every lookup is audited
+//! and its outcome is the answer. Memory is bounded: the input is read as the output is
+//! written (a slow reader slows the reading), never whole.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::{ApiQuery, RequestId, parse_json_line};
+use super::matches::{MatchResult, result_of};
+use super::problem::{ApiError, ProblemBody};
+use super::{AppState, IdentifierInput};
+use crate::enumeration::Refusal;
+use crate::identifiers::Normalised;
+use crate::matching::{self, MatchError, Purpose};
+use crate::members::Caller;
+
+/// The most lines one request may carry.
+pub const MAX_LINES: usize = 1_000_000;
+/// The longest input line, in bytes.
+pub const MAX_LINE: usize = 4096;
+/// Identifiers per audit group commit.
+const BATCH: usize = 1000;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BulkQuery {
+    /// Why the member asks, for every line.
+    pub purpose: Purpose,
+}
+
+/// One input line.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkLine {
+    /// The member's own reference for the line, echoed back (at most 128 characters).
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub kind: crate::identifiers::IdentifierKind,
+    pub value: String,
+}
+
+/// One output line: a result or an error, for input line `line` (from 1).
+#[derive(Serialize, ToSchema)]
+pub struct BulkResult {
+    pub line: usize,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub result: Option<MatchResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<LineError>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LineError {
+    /// A problem type slug, as in problem+json (`invalid-field`, `subject-budget-exhausted`…).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub detail: String,
+}
+
+/// The last line of a stream.
+#[derive(Serialize, ToSchema, Default)]
+pub struct BulkSummary {
+    pub lines: usize,
+    pub matched: usize,
+    pub errors: usize,
+    pub flagged: usize,
+    pub reported: usize,
+    /// Set when the stream stopped early; lines after it were not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+/// Members with a bulk request running on this instance: one at a time per member.
+#[derive(Debug, Default)]
+pub struct BulkRunning(Mutex<HashSet<i64>>);
+
+struct Slot {
+    running: Arc<BulkRunning>,
+    member: i64,
+}
+
+impl BulkRunning {
+    fn claim(self: &Arc<Self>, member: i64) -> Option<Slot> {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(member).then(|| Slot {
+            running: Arc::clone(self),
+            member,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut set = self.running.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.remove(&self.member);
+    }
+}
+
+#[utoipa::path(post, path = "/v1/matches/bulk", params(BulkQuery),
+    request_body(content = BulkLine, content_type = "application/x-ndjson",
+        description = "One JSON object per line, at most 1,000,000 lines of at most 4096 bytes"),
+    responses((status = 200, content_type = "application/x-ndjson", body = BulkResult,
+        description = "One line per input line, then `{\"summary\": …}`"),
+        (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = ["matches:read"])))]
+pub async fn run(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    ApiQuery(q): ApiQuery<BulkQuery>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let is_ndjson = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or("").trim() == "application/x-ndjson");
+    if !is_ndjson {
+        return Err(ApiError::UnsupportedMediaType(
+            "expected Content-Type: application/x-ndjson",
+        ));
+    }
+    let slot = state
+        .bulk_running
+        .claim(caller.member.id)
+        .ok_or(ApiError::Conflict(
+            "a bulk match is already running for this member",
+        ))?;
+    let (tx, rx) = mpsc::channel::<Bytes>(8);
+    let body = req.into_body();
+    tokio::spawn(async move {
+        let _slot = slot;
+        stream(state, caller, request, q.purpose, body, tx).await;
+    });
+    let out = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    let mut response = Body::from_stream(out).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    *response.status_mut() = StatusCode::OK;
+    Ok(response)
+}
+
+/// Lines read but not yet matched.
+struct Pending {
+    line: usize,
+    reference: Option<String>,
+    id: Normalised,
+}
+
+struct Run {
+    state: AppState,
+    caller: Caller,
+    request: RequestId,
+    purpose: Purpose,
+    tx: mpsc::Sender<Bytes>,
+    out: Vec<u8>,
+    summary: BulkSummary,
+}
+
+async fn stream(
+    state: AppState,
+    caller: Caller,
+    request: RequestId,
+    purpose: Purpose,
+    body: Body,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let mut run = Run {
+        state,
+        caller,
+        request,
+        purpose,
+        tx,
+        out: Vec::with_capacity(64 * 1024),
+        summary: BulkSummary::default(),
+    };
+    let mut input = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut skipping = false;
+    let mut pending: Vec<Pending> = Vec::with_capacity(BATCH);
+    'read: loop {
+        let chunk = match input.next().await {
+            Some(Ok(chunk)) => chunk,
+            Some(Err(_)) => {
+                run.summary.stopped = Some("the request body could not be read".into());
+                break;
+            }
+            None => break,
+        };
+        for piece in chunk.split_inclusive(|b| *b == b'\n') {
+            let complete = piece.last() == Some(&b'\n');
+            if !skipping {
+                buf.extend_from_slice(piece);
+            }
+            // A line (with its newline) past the limit is dropped as it arrives.
+            if buf.len() > MAX_LINE + 1 {
+                skipping = true;
+                buf.clear();
+            }
+            if !complete {
+                continue;
+            }
+            let too_long = std::mem::take(&mut skipping);
+            if !run.take_line(&buf, too_long, &mut pending) {
+                break 'read;
+            }
+            buf.clear();
+            if pending.len() >= BATCH && !run.match_batch(&mut pending).await {
+                break 'read;
+            }
+        }
+    }
+    // A last line without a newline.
+    if run.summary.stopped.is_none() && (!buf.is_empty() || skipping) {
+        run.take_line(&buf, skipping, &mut pending);
+    }
+    if run.summary.stopped.is_none() && !pending.is_empty() {
+        run.match_batch(&mut pending).await;
+    }
+    let summary = std::mem::take(&mut run.summary);
+    run.emit(&serde_json::json!({ "summary": summary }));
+    run.flush().await;
+}
+
+impl Run {
+    /// Parses one line into `pending` or answers it with an error line; `false` stops
+    /// the stream (too many lines).
+    fn take_line(&mut self, raw: &[u8], too_long: bool, pending: &mut Vec<Pending>) -> bool {
+        let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.iter().all(u8::is_ascii_whitespace) && !too_long {
+            return true;
+        }
+        if self.summary.lines == MAX_LINES {
+            self.summary.stopped = Some(format!(
+                "more than {MAX_LINES} lines; the rest was not read"
+            ));
+            return false;
+        }
+        self.summary.lines += 1;
+        let line = self.summary.lines;
+        if too_long {
+            self.error(
+                line,
+                None,
+                invalid(None, format!("line longer than {MAX_LINE} bytes")),
+            );
+            return true;
+        }
+        let parsed: BulkLine = match parse_json_line(text) {
+            Ok(p) => p,
+            Err(ApiError::Invalid { field, detail }) => {
+                self.error(line, None, invalid(Some(field), detail));
+                return true;
+            }
+            Err(other) => {
+                self.error(line, None, invalid(None, other.to_string()));
+                return true;
+            }
+        };
+        if parsed
+            .reference
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > 128)
+        {
+            self.error(
+                line,
+                None,
+                invalid(Some("ref".into()), "at most 128 characters".into()),
+            );
+            return true;
+        }
+        let input = IdentifierInput {
+            kind: parsed.kind,
+            value: parsed.value,
+        };
+        match input.normalise("", self.state.clock.now()) {
+            Ok(id) => pending.push(Pending {
+                line,
+                reference: parsed.reference,
+                id,
+            }),
+            Err(ApiError::Invalid { detail, .. }) => {
+                self.error(
+                    line,
+                    parsed.reference,
+                    invalid(Some("value".into()), detail),
+                );
+            }
+            Err(other) => self.error(line, parsed.reference, invalid(None, other.to_string())),
+        }
+        true
+    }
+
+    /// Matches the pending lines (charging the member's quota, waiting for it rather than
+    /// refusing) and writes their result lines; `false` stops the stream.
+    async fn match_batch(&mut self, pending: &mut Vec<Pending>) -> bool {
+        let batch = std::mem::take(pending);
+        self.state
+            .limits
+            .wait_for(&self.caller.member, batch.len())
+            .await;
+        let ids: Vec<Normalised> = batch.iter().map(|p| p.id.clone()).collect();
+        let who = self.state.requester(&self.caller, self.request.clone());
+        let budget = self.caller.member.daily_subject_budget;
+        match matching::check(self.state.matching(), who, self.purpose, &ids, budget).await {
+            Ok(hits) => {
+                for (p, hit) in batch.into_iter().zip(hits) {
+                    self.summary.matched += 1;
+                    self.summary.flagged += usize::from(hit.flagged());
+                    self.summary.reported += usize::from(hit.summary.reported_by_members > 0);
+                    self.emit(&BulkResult {
+                        line: p.line,
+                        reference: p.reference,
+                        result: Some(result_of(hit)),
+                        error: None,
+                    });
+                }
+            }
+            Err(MatchError::Refused(refusal)) => {
+                let (kind, detail) = match refusal {
+                    Refusal::BudgetExhausted { .. } => (
+                        "subject-budget-exhausted",
+                        "the member's budget of distinct subjects for today is used up",
+                    ),
+                    Refusal::Sweep { .. } => (
+                        "enumeration-suspected",
+                        "the recent lookups look like a sweep of personal numbers",
+                    ),
+                };
+                for p in batch {
+                    let error = LineError {
+                        kind,
+                        field: None,
+                        detail: detail.into(),
+                    };
+                    self.error(p.line, p.reference, error);
+                }
+            }
+            Err(MatchError::Audit(e)) => {
+                tracing::error!(error = %crate::errors::Chain(&e), "bulk match: audit commit failed");
+                self.summary.stopped = Some(
+                    "the hub could not audit the lookups; nothing after this was matched".into(),
+                );
+                return false;
+            }
+        }
+        self.flush().await
+    }
+
+    fn error(&mut self, line: usize, reference: Option<String>, error: LineError) {
+        self.summary.errors += 1;
+        self.emit(&BulkResult {
+            line,
+            reference,
+            result: None,
+            error: Some(error),
+        });
+    }
+
+    fn emit(&mut self, value: &impl Serialize) {
+        if serde_json::to_writer(&mut self.out, value).is_ok() {
+            self.out.push(b'\n');
+        }
+    }
+
+    /// Sends what is written so far; `false` when the client went away.
+    async fn flush(&mut self) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.out,
+            Vec::with_capacity(64 * 1024),
+        ));
+        self.tx.send(chunk).await.is_ok()
+    }
+}
+
+fn invalid(field: Option<String>, detail: String) -> LineError {
+    LineError {
+        kind: "invalid-field",
+        field,
+        detail,
+    }
+}

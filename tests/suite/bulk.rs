@@ -1,0 +1,139 @@
+//! `POST /v1/matches/bulk`: NDJSON in, NDJSON out, every lookup audited.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+async fn bulk(hub: &TestHub, key: &str, body: String) -> (u16, Vec<Value>) {
+    let resp = hub
+        .http
+        .post(format!(
+            "{}/v1/matches/bulk?purpose=account_opening",
+            hub.base
+        ))
+        .bearer_auth(key)
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let lines = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| json!({"unparsed": l})))
+        .collect();
+    (status, lines)
+}
+
+#[tokio::test]
+async fn bad_lines_get_error_lines_and_the_rest_are_matched_and_audited() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    assert_eq!(hub.place_flag(&key, PN).await.0, 201);
+    let before = hub.audit_count().await;
+    let long = "x".repeat(5000);
+    let body = [
+        json!({"ref": "c-1", "kind": "se_personal_number", "value": PN}).to_string(),
+        "{not json".to_string(),
+        json!({"ref": "c-3", "kind": "iban", "value": "SE45 5000 0000 0583 9825 7467"}).to_string(),
+        String::new(),
+        json!({"ref": "c-4", "kind": "phone", "value": "070-123 45 67"}).to_string(),
+        json!({"ref": "c-5", "kind": "planet", "value": "mars"}).to_string(),
+        format!("{{\"ref\": \"{long}\"}}"),
+        json!({"ref": "c-7", "kind": "se_personal_number", "value": PN_10, "extra": 1}).to_string(),
+        json!({"kind": "se_personal_number", "value": "19121212-1212"}).to_string(),
+    ]
+    .join("\n");
+    let (status, lines) = bulk(&hub, &key, body).await;
+    assert_eq!(status, 200);
+    let by_line = |n: u64| lines.iter().find(|l| l["line"] == n).cloned().unwrap();
+    assert_eq!(by_line(1)["ref"], "c-1");
+    assert_eq!(by_line(1)["flagged"], true);
+    assert_eq!(by_line(1)["advice"], "verify_identity");
+    assert_eq!(by_line(2)["error"]["type"], "invalid-field");
+    assert_eq!(by_line(3)["error"]["field"], "value");
+    assert_eq!(by_line(3)["ref"], "c-3");
+    assert_eq!(
+        by_line(4)["flagged"],
+        false,
+        "the blank line is not counted"
+    );
+    assert_eq!(by_line(5)["error"]["field"], "kind");
+    assert!(
+        by_line(6)["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("longer than")
+    );
+    assert_eq!(
+        by_line(7)["error"]["field"],
+        "body",
+        "unknown key: the object is named"
+    );
+    assert_eq!(by_line(8)["flagged"], false);
+    let summary = &lines.last().unwrap()["summary"];
+    assert_eq!(summary["lines"], 8);
+    assert_eq!(summary["matched"], 3);
+    assert_eq!(summary["errors"], 5);
+    assert_eq!(summary["flagged"], 1);
+    assert_eq!(
+        hub.audit_count().await - before,
+        3,
+        "one entry per matched line"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn thousands_of_lines_stream_back_in_order_in_several_group_commits() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    let n = 2500;
+    let body: String = (0..n)
+        .map(|i| {
+            json!({"ref": format!("r{i}"), "kind": "device_id", "value": format!("device-{i}")})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    let (status, lines) = bulk(&hub, &key, body).await;
+    assert_eq!(status, 200);
+    assert_eq!(lines.len(), n + 1);
+    for (i, l) in lines[..n].iter().enumerate() {
+        assert_eq!(l["line"], i + 1);
+        assert_eq!(l["ref"], format!("r{i}"));
+        assert_eq!(l["advice"], "none");
+    }
+    assert_eq!(lines[n]["summary"]["matched"], n);
+    assert_eq!(hub.audit_count().await, n as i64);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bulk_needs_ndjson_and_matches_read_and_runs_once_per_member() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub.member("bank-a").await;
+    let (_, writer) = hub.member_with("bank-b", "flags:write", 100, 100).await;
+    let line = json!({"kind": "phone", "value": "070-123 45 67"}).to_string();
+    let resp = hub
+        .http
+        .post(format!("{}/v1/matches/bulk?purpose=payment", hub.base))
+        .bearer_auth(&key)
+        .json(&json!({}))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 415);
+    assert_eq!(bulk(&hub, &writer, line.clone()).await.0, 403);
+    let resp = hub
+        .http
+        .post(format!("{}/v1/matches/bulk?purpose=gossip", hub.base))
+        .bearer_auth(&key)
+        .header("content-type", "application/x-ndjson")
+        .body(line)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 422);
+    Ok(())
+}
