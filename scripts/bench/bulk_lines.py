@@ -22,7 +22,7 @@ def personal_number():
     year = rng.randint(1940, 2005)
     month = rng.randint(1, 12)
     day = rng.randint(1, 28)
-    serial = rng.randint(0, 999)
+    serial = rng.randint(1, 999)
     nine = f"{year % 100:02d}{month:02d}{day:02d}{serial:03d}"
     return f"{year}{month:02d}{day:02d}-{serial:03d}{luhn_digit(nine)}"
 

@@ -7,7 +7,7 @@
 //! and its outcome is the answer. Memory is bounded: the input is read as the output is
 //! written (a slow reader slows the reading), never whole.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{ApiQuery, RequestId, parse_json_line};
@@ -34,6 +35,8 @@ pub const MAX_LINES: usize = 1_000_000;
 pub const MAX_LINE: usize = 4096;
 /// Identifiers per audit group commit.
 const BATCH: usize = 1000;
+/// Batches being matched while the next is read: parsing overlaps the commits.
+const IN_FLIGHT: usize = 2;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -170,6 +173,8 @@ struct Pending {
     id: Normalised,
 }
 
+type Matched = (Vec<Pending>, Result<Vec<matching::Hit>, MatchError>);
+
 struct Run {
     state: AppState,
     caller: Caller,
@@ -178,6 +183,7 @@ struct Run {
     tx: mpsc::Sender<Bytes>,
     out: Vec<u8>,
     summary: BulkSummary,
+    in_flight: VecDeque<JoinHandle<Matched>>,
 }
 
 async fn stream(
@@ -196,6 +202,7 @@ async fn stream(
         tx,
         out: Vec::with_capacity(64 * 1024),
         summary: BulkSummary::default(),
+        in_flight: VecDeque::new(),
     };
     let mut input = body.into_data_stream();
     let mut buf: Vec<u8> = Vec::new();
@@ -240,6 +247,11 @@ async fn stream(
     if run.summary.stopped.is_none() && !pending.is_empty() {
         run.match_batch(&mut pending).await;
     }
+    while run.summary.stopped.is_none() && !run.in_flight.is_empty() {
+        run.answer_oldest().await;
+    }
+    // After a stop, batches still in flight finish (their entries are audited) unanswered.
+    run.in_flight.clear();
     let summary = std::mem::take(&mut run.summary);
     run.emit(&serde_json::json!({ "summary": summary }));
     run.flush().await;
@@ -315,18 +327,44 @@ impl Run {
         true
     }
 
-    /// Matches the pending lines (charging the member's quota, waiting for it rather than
-    /// refusing) and writes their result lines; `false` stops the stream.
+    /// Starts matching the pending lines (after charging the member's quota, waiting for
+    /// it rather than refusing); with enough batches in flight, first answers the oldest.
+    /// `false` stops the stream.
     async fn match_batch(&mut self, pending: &mut Vec<Pending>) -> bool {
+        if self.in_flight.len() >= IN_FLIGHT && !self.answer_oldest().await {
+            return false;
+        }
         let batch = std::mem::take(pending);
         self.state
             .limits
             .wait_for(&self.caller.member, batch.len())
             .await;
-        let ids: Vec<Normalised> = batch.iter().map(|p| p.id.clone()).collect();
-        let who = self.state.requester(&self.caller, self.request.clone());
+        let state = self.state.clone();
+        let who = state.requester(&self.caller, self.request.clone());
         let budget = self.caller.member.daily_subject_budget;
-        match matching::check(self.state.matching(), who, self.purpose, &ids, budget).await {
+        let purpose = self.purpose;
+        self.in_flight.push_back(tokio::spawn(async move {
+            let ids: Vec<Normalised> = batch.iter().map(|p| p.id.clone()).collect();
+            let hits = matching::check(state.matching(), who, purpose, &ids, budget).await;
+            (batch, hits)
+        }));
+        true
+    }
+
+    /// Waits for the oldest batch in flight and writes its lines; `false` stops the stream.
+    async fn answer_oldest(&mut self) -> bool {
+        let Some(task) = self.in_flight.pop_front() else {
+            return true;
+        };
+        let (batch, hits) = match task.await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "bulk match: a batch task failed");
+                self.summary.stopped = Some("the hub could not match a batch".into());
+                return false;
+            }
+        };
+        match hits {
             Ok(hits) => {
                 for (p, hit) in batch.into_iter().zip(hits) {
                     self.summary.matched += 1;
