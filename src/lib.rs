@@ -15,6 +15,7 @@ mod enumeration;
 mod errors;
 mod flags;
 pub mod hub;
+mod idempotency;
 pub mod identifiers;
 mod indicators;
 mod matching;

@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use super::extract::{ApiJson, ApiPath, IdempotencyKey, RequestId};
 use super::problem::{ApiError, ProblemBody};
 use super::{AppState, IdentifierInput};
-use crate::flags::{self, Flag, FlagError, FlagKind, FlagStatus, NewMemberFlag, RetryKey};
+use crate::flags::{self, Flag, FlagError, FlagKind, FlagStatus, NewMemberFlag};
+use crate::idempotency::RetryKey;
 use crate::members::Caller;
 
 #[derive(Debug, Deserialize, ToSchema)]

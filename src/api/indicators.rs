@@ -11,9 +11,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyKey, RequestId};
 use super::problem::{ApiError, ProblemBody};
 use super::{AppState, IdentifierInput};
+use crate::idempotency::RetryKey;
 use crate::identifiers::IdentifierKind;
 use crate::indicators::rules::{Category, Confidence, Indicator, IndicatorPolicy, IndicatorStatus};
-use crate::indicators::{self, IndicatorError, NewIndicator, RetryKey};
+use crate::indicators::{self, IndicatorError, NewIndicator};
 use crate::members::Caller;
 use crate::store::ReportKind;
 

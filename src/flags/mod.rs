@@ -10,9 +10,10 @@ pub use rules::{Flag, FlagKind, FlagRuleError, FlagStatus, check_member_flag};
 
 use crate::audit::entry::{Action, Outcome, Requester};
 use crate::audit::{self, AuditError, AuditSink};
+use crate::idempotency::{self, Begun, RetryError, RetryKey};
 use crate::identifiers::{IdentifierKind, Normalised};
 use crate::pseudonym::Pseudonymiser;
-use crate::store::{Idempotency, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// What a use case of this module needs from the hub.
 #[derive(Clone, Copy)]
@@ -32,16 +33,6 @@ pub struct NewMemberFlag {
     pub duration_days: Option<i64>,
 }
 
-/// A retry-safety key as the use case sees it: the member's key and the raw request
-/// body it came with. Neither is stored; only keyed hashes of both are.
-#[derive(Clone, Copy)]
-pub struct RetryKey<'a> {
-    pub key: &'a str,
-    pub body: &'a [u8],
-    /// Records created at or before this time are forgotten (the retention TTL).
-    pub forgotten_at_or_before: chrono::DateTime<chrono::Utc>,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum FlagError {
     #[error("flags are placed on se_personal_number identifiers")]
@@ -56,6 +47,15 @@ pub enum FlagError {
     Store(StoreError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+}
+
+impl From<RetryError> for FlagError {
+    fn from(e: RetryError) -> Self {
+        match e {
+            RetryError::KeyReused => FlagError::KeyReused,
+            RetryError::Store(s) => s.into(),
+        }
+    }
 }
 
 impl From<StoreError> for FlagError {
@@ -102,42 +102,15 @@ pub async fn place(
         expires_at: expires,
         lifted_at: None,
     };
-    // Only keyed hashes are stored: bodies hold raw identifiers, and members choose
-    // keys freely (some put case numbers or personal numbers in them).
-    let hashes = retry.map(|r| {
-        (
-            hub.pseudonymiser.idempotency_key_hash(who.member_id, r.key),
-            hub.pseudonymiser.fingerprint(r.body),
-            r.forgotten_at_or_before,
-        )
-    });
-    let mut tx = hub.store.begin_log().await?;
-    if let Some((key_hash, fingerprint, forgotten)) = &hashes {
-        let idem = Idempotency {
-            key_hash,
-            fingerprint,
-            forgotten_at_or_before: *forgotten,
-        };
-        if !tx
-            .claim_idempotency(who.member_id, &idem, &flag.id, who.at)
-            .await?
-        {
-            drop(tx);
-            let earlier = hub
-                .store
-                .idempotency_record(who.member_id, key_hash)
-                .await?;
-            if earlier.fingerprint != fingerprint.as_slice() {
-                return Err(FlagError::KeyReused);
+    let mut tx =
+        match idempotency::begin(hub.store, hub.pseudonymiser, who, retry, &flag.id).await? {
+            Begun::Fresh(tx) => tx,
+            Begun::Replay(earlier) => {
+                let entry = who.entry(Action::FlagPlace, None, subject, Outcome::Replayed);
+                hub.audit.record(vec![entry]).await?;
+                return Ok(hub.store.member_flag(who.member_id, &earlier).await?);
             }
-            let entry = who.entry(Action::FlagPlace, None, subject, Outcome::Replayed);
-            hub.audit.record(vec![entry]).await?;
-            return Ok(hub
-                .store
-                .member_flag(who.member_id, &earlier.resource_id)
-                .await?);
-        }
-    }
+        };
     tx.insert_flag(&flag).await?;
     let entry = who.entry(Action::FlagPlace, None, subject, Outcome::Created);
     audit::append(&mut tx, &[entry]).await?;

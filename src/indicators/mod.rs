@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::entry::{Action, Outcome, Requester};
 use crate::audit::{self, AuditError, AuditSink};
+use crate::idempotency::{self, Begun, RetryError, RetryKey};
 use crate::identifiers::{IdentifierKind, Normalised};
 use crate::pseudonym::{Pseudonymiser, Token};
-use crate::store::{Idempotency, ReportKind, Store, StoreError};
+use crate::store::{ReportKind, Store, StoreError};
 use rules::{
     Category, Confidence, Indicator, IndicatorPolicy, IndicatorRuleError, IndicatorStatus,
 };
@@ -40,14 +41,6 @@ pub struct NewIndicator {
     pub note: Option<String>,
 }
 
-/// A retry-safety key and the raw body it came with (only keyed hashes are stored).
-#[derive(Clone, Copy)]
-pub struct RetryKey<'a> {
-    pub key: &'a str,
-    pub body: &'a [u8],
-    pub forgotten_at_or_before: DateTime<Utc>,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum IndicatorError {
     #[error(transparent)]
@@ -68,6 +61,15 @@ pub enum IndicatorError {
     Store(StoreError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+}
+
+impl From<RetryError> for IndicatorError {
+    fn from(e: RetryError) -> Self {
+        match e {
+            RetryError::KeyReused => IndicatorError::KeyReused,
+            RetryError::Store(s) => s.into(),
+        }
+    }
 }
 
 impl From<StoreError> for IndicatorError {
@@ -132,37 +134,15 @@ pub async fn publish(
         dispute_upheld_at: None,
         disclosed_as: None,
     };
-    let hashes = retry.map(|r| {
-        (
-            hub.pseudonymiser.idempotency_key_hash(who.member_id, r.key),
-            hub.pseudonymiser.fingerprint(r.body),
-            r.forgotten_at_or_before,
-        )
-    });
-    let mut tx = hub.store.begin_log().await?;
-    if let Some((key_hash, fingerprint, forgotten)) = &hashes {
-        let idem = Idempotency {
-            key_hash,
-            fingerprint,
-            forgotten_at_or_before: *forgotten,
-        };
-        if !tx
-            .claim_idempotency(who.member_id, &idem, &indicator.id, who.at)
-            .await?
-        {
-            drop(tx);
-            let earlier = hub
-                .store
-                .idempotency_record(who.member_id, key_hash)
-                .await?;
-            if earlier.fingerprint != fingerprint.as_slice() {
-                return Err(IndicatorError::KeyReused);
-            }
+    let begun = idempotency::begin(hub.store, hub.pseudonymiser, who, retry, &indicator.id);
+    let mut tx = match begun.await? {
+        Begun::Fresh(tx) => tx,
+        Begun::Replay(earlier) => {
             let entry = who.entry(Action::IndicatorPublish, None, subject, Outcome::Replayed);
             hub.audit.record(vec![entry]).await?;
-            return hub.own(who, &earlier.resource_id).await;
+            return hub.own(who, &earlier).await;
         }
-    }
+    };
     tx.insert_indicator(&indicator).await?;
     let entry = who.entry(Action::IndicatorPublish, None, subject, Outcome::Created);
     audit::append(&mut tx, &[entry]).await?;
