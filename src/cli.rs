@@ -1,5 +1,7 @@
 //! The operator's command line. `anyhow` lives here and at start-up only.
 
+mod import;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,10 +16,11 @@ use crate::audit::log::AuditLog;
 use crate::audit::operator;
 use crate::audit::verify::verify_log;
 use crate::backup;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, from_millis, to_millis};
 use crate::config::{Config, Overrides};
-use crate::hub::{Hub, load_signing_key, open_store, serve};
+use crate::hub::{Hub, load_master_key, load_signing_key, open_store, serve};
 use crate::members::{MemberStatus, issue_key, parse_scopes};
+use crate::pseudonym::{MasterKey, Pseudonymiser};
 use crate::retention::{RetentionPolicy, run_pass};
 use crate::store::{Store, sqlite_file};
 use crate::tlog::NoteVerifier;
@@ -59,6 +62,9 @@ enum Command {
     /// Issue, list and revoke API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Import a member's police-reported indicators.
+    #[command(subcommand)]
+    Indicator(IndicatorCommand),
     /// Run the built-in BankID simulator on its own (RP API over HTTPS with
     /// mutual TLS, plus the device control page on a loopback address).
     BankidSim {
@@ -146,6 +152,23 @@ enum MemberCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum IndicatorCommand {
+    /// Check every row of a CSV file like `POST /v1/indicators` and store them all in one
+    /// transaction, or none when any row is refused (docs/indicators.md, "Import").
+    Import {
+        /// The member whose reports these are; it must be active.
+        #[arg(long)]
+        member: i64,
+        /// Check the file and print the report without storing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// CSV with a header row: kind, value, category, police_report_reference,
+        /// confidence, and optionally valid_until, disclose_member, note.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeyCommand {
     Issue {
         #[arg(long)]
@@ -225,6 +248,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             member(cmd, &admin_store(&config).await?, &config, clock.now()).await
         }
         Command::Key(cmd) => key(cmd, &admin_store(&config).await?, clock.now()).await,
+        Command::Indicator(cmd) => {
+            indicator(cmd, &admin_store(&config).await?, &config, clock.now()).await
+        }
         Command::Audit(cmd) => audit(cmd, &admin_store(&config).await?, &config, clock.now()).await,
         Command::Retention(RetentionCommand::Run) => {
             let policy = RetentionPolicy::from_config(&config);
@@ -492,6 +518,89 @@ async fn record(
         .await
         .context("the change was made but its audit entry could not be written")?;
     Ok(())
+}
+
+async fn indicator(
+    cmd: IndicatorCommand,
+    store: &Store,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let IndicatorCommand::Import {
+        member,
+        dry_run,
+        file,
+    } = cmd;
+    let publisher = store
+        .member(member)
+        .await
+        .with_context(|| format!("member {member}"))?;
+    if publisher.status != MemberStatus::Active {
+        bail!(
+            "member {member} is {}: only an active member's reports are imported",
+            publisher.status.as_str()
+        );
+    }
+    let pseudonymiser =
+        Pseudonymiser::new(&existing_master_key(config)?, config.master_key_version);
+    // Stored times are milliseconds; so is what the audit entries record.
+    let at = from_millis(to_millis(now));
+    let checked = import::check_file(&file, &pseudonymiser, member, at)?;
+    for refusal in &checked.refused {
+        println!("refused: {refusal}");
+    }
+    let refused = checked.refused_rows();
+    println!(
+        "{} rows checked: {} accepted, {refused} refused",
+        checked.rows,
+        checked.rows - refused
+    );
+    if refused > 0 {
+        bail!(
+            "nothing imported: {refused} of {} rows refused, and a file is imported whole or not at all",
+            checked.rows
+        );
+    }
+    if dry_run {
+        println!("dry run: nothing imported");
+        return Ok(());
+    }
+    let operator = operator::operator_name();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let imported = checked.accepted.len();
+    let started = std::time::Instant::now();
+    crate::indicators::import(
+        store,
+        &pseudonymiser,
+        &operator,
+        &request_id,
+        &checked.accepted,
+    )
+    .await
+    .context("nothing imported")?;
+    // The transaction held the audit log's lock: every instance's matches waited this long.
+    let locked_ms = started.elapsed().as_millis();
+    tracing::info!(%operator, action = Action::IndicatorPublish.as_str(), member, indicators = imported, %request_id, locked_ms, "operator action");
+    println!(
+        "imported {imported} indicators for member {member} ({}) in one transaction of {locked_ms} ms, each with its indicator.publish audit entry (request id {request_id})",
+        publisher.name
+    );
+    Ok(())
+}
+
+/// The master key `serve` uses, without generating one: tokens made under a new key would
+/// never match.
+fn existing_master_key(config: &Config) -> anyhow::Result<MasterKey> {
+    if config.master_key.is_none()
+        && config.master_key_file.is_none()
+        && !config.data_dir.join("dev-master.key").exists()
+    {
+        bail!(
+            "no master key: set FRAUDHUB_MASTER_KEY or master_key_file to the key the hub uses \
+             (or run it with the data directory holding its development key)"
+        );
+    }
+    Ok(load_master_key(config)?)
 }
 
 async fn key(

@@ -10,7 +10,7 @@ pub mod rules;
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::entry::{Action, Outcome, Requester};
+use crate::audit::entry::{Action, AuditEntry, Outcome, Requester};
 use crate::audit::{self, AuditError, AuditSink};
 use crate::idempotency::{self, Begun, RetryError, RetryKey};
 use crate::identifiers::{IdentifierKind, Normalised};
@@ -99,6 +99,42 @@ impl Indicators<'_> {
     }
 }
 
+/// Checks a member's new report against the rules (`rules::check_report`) and makes the
+/// indicator to store: the identifier's token, never the identifier. What `publish` stores
+/// and what `import` stores for each row of a file.
+pub fn prepare(
+    pseudonymiser: &Pseudonymiser,
+    member_id: i64,
+    new: NewIndicator,
+    at: DateTime<Utc>,
+) -> Result<Indicator, IndicatorRuleError> {
+    let checked = rules::check_report(
+        &new.police_report_reference,
+        new.valid_until,
+        new.note.as_deref(),
+        at,
+    )?;
+    Ok(Indicator {
+        id: format!("ind_{}", hex::encode(rand::random::<[u8; 12]>())),
+        member_id,
+        kind: new.subject.kind(),
+        subject: pseudonymiser.token(&new.subject),
+        category: new.category,
+        police_report_reference: checked.police_report_reference,
+        confidence: new.confidence,
+        disclose_member: new.disclose_member,
+        note: checked.note,
+        created_at: at,
+        valid_until: checked.valid_until,
+        revoked_at: None,
+        sightings: 0,
+        false_positive_reports: 0,
+        disputed_at: None,
+        dispute_upheld_at: None,
+        disclosed_as: None,
+    })
+}
+
 /// Publishes a report. With a retry key, a retry of the same request returns the report
 /// the first one published (audited as `replayed`).
 pub async fn publish(
@@ -107,33 +143,8 @@ pub async fn publish(
     new: NewIndicator,
     retry: Option<RetryKey<'_>>,
 ) -> Result<Indicator, IndicatorError> {
-    let checked = rules::check_report(
-        &new.police_report_reference,
-        new.valid_until,
-        new.note.as_deref(),
-        who.at,
-    )?;
-    let token = hub.pseudonymiser.token(&new.subject);
-    let subject = hub.subject(who, token);
-    let indicator = Indicator {
-        id: format!("ind_{}", hex::encode(rand::random::<[u8; 12]>())),
-        member_id: who.member_id,
-        kind: new.subject.kind(),
-        subject: token,
-        category: new.category,
-        police_report_reference: checked.police_report_reference,
-        confidence: new.confidence,
-        disclose_member: new.disclose_member,
-        note: checked.note,
-        created_at: who.at,
-        valid_until: checked.valid_until,
-        revoked_at: None,
-        sightings: 0,
-        false_positive_reports: 0,
-        disputed_at: None,
-        dispute_upheld_at: None,
-        disclosed_as: None,
-    };
+    let indicator = prepare(hub.pseudonymiser, who.member_id, new, who.at)?;
+    let subject = hub.subject(who, indicator.subject);
     let begun = idempotency::begin(hub.store, hub.pseudonymiser, who, retry, &indicator.id);
     let mut tx = match begun.await? {
         Begun::Fresh(tx) => tx,
@@ -305,4 +316,48 @@ pub async fn uphold(
     .await?;
     tx.commit().await?;
     hub.own(who, id).await
+}
+
+/// Stores reports an operator imported for a member (each made with [`prepare`]), all in
+/// one transaction with one `indicator.publish` entry each (actor `operator:<user>`, the
+/// member, the subject's token and the member's view of it, and one request id shared by
+/// the whole import): every report and its entry, or none.
+///
+/// The caller checks that the member exists and is active; the reports must be its own.
+pub async fn import(
+    store: &Store,
+    pseudonymiser: &Pseudonymiser,
+    operator: &str,
+    request_id: &str,
+    reports: &[Indicator],
+) -> Result<(), IndicatorError> {
+    let entries: Vec<AuditEntry> = reports
+        .iter()
+        .map(|i| {
+            let mut e = AuditEntry::by_operator(
+                operator,
+                Action::IndicatorPublish,
+                i.member_id,
+                None,
+                i.created_at,
+            );
+            e.subject_token = Some(i.subject.bytes.to_vec());
+            e.key_version = Some(i.subject.version);
+            e.subject_view = Some(
+                pseudonymiser
+                    .member_view(i.member_id, &i.subject.bytes)
+                    .to_vec(),
+            );
+            e.outcome = Outcome::Created;
+            e.request_id = request_id.to_string();
+            e
+        })
+        .collect();
+    let mut tx = store.begin_log().await?;
+    for indicator in reports {
+        tx.insert_indicator(indicator).await?;
+    }
+    audit::append(&mut tx, &entries).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -13,7 +13,7 @@ macro_rules! wire_enum {
         $(#[$m])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-            ToSchema, strum::EnumString, strum::IntoStaticStr,
+            ToSchema, strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
         )]
         #[serde(rename_all = "snake_case")]
         #[strum(serialize_all = "snake_case")]

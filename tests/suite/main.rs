@@ -27,6 +27,7 @@ mod data_dir_permissions;
 mod enumeration;
 mod flags_and_matching;
 mod identifier_properties;
+mod indicator_import;
 mod indicators;
 mod log_output;
 mod metrics;
