@@ -26,12 +26,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let headers = req.headers().clone();
+        let is_json = is_json(req.headers());
         // An over-long body is refused here by axum (413), reshaped by the router.
         let raw = Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let value = parse_json(&headers, &raw).map_err(IntoResponse::into_response)?;
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected Content-Type: application/json",
+            )
+            .into_response());
+        }
+        let value = parse_json_line(&raw).map_err(IntoResponse::into_response)?;
         Ok(ApiJson { value, raw })
     }
 }
@@ -64,29 +70,21 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RequiredScope(pub Scope);
 
-/// Parses a JSON body, naming the offending field on failure (unknown fields, wrong
-/// types and missing fields all come back with a JSON path such as `identifiers[2].kind`).
-fn parse_json<T: DeserializeOwned>(
-    headers: &axum::http::HeaderMap,
-    body: &[u8],
-) -> Result<T, ApiError> {
-    let is_json = headers
+/// `application/json` or any `+json` type.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
             mime == "application/json" || mime.ends_with("+json")
-        });
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType(
-            "expected Content-Type: application/json",
-        ));
-    }
-    parse_json_line(body)
+        })
 }
 
-/// Parses one JSON object (a body, or a line of NDJSON) as [`parse_json`] does.
+/// Parses one JSON object (a body, or a line of NDJSON), naming the offending field on
+/// failure (unknown fields, wrong types and missing fields all come back with a JSON path
+/// such as `identifiers[2].kind`).
 pub(super) fn parse_json_line<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // Two steps: syntax first (400), then shape against the type (422 naming the path).
     // serde_json reports a wrongly typed enum as a syntax error when parsing directly.
