@@ -145,6 +145,12 @@ fn listener_is_broken(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::InvalidInput || e.raw_os_error() == Some(EBADF)
 }
 
+/// Marks a response whose handler still reads the request body while the response is
+/// written. The connection counts as busy until the response body ends, so the handler
+/// must end it when the client stalls (reading or writing) for longer than it allows.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamsBody;
+
 /// Errors that concern only the connection being accepted; the next accept is fine.
 fn is_connection_error(e: &io::Error) -> bool {
     matches!(
@@ -178,11 +184,29 @@ async fn connection(
         let app = app.clone();
         async move {
             let response = app.oneshot(req).await;
-            // Idle again once the handler has answered: writing the response counts
-            // against the idle timeout, so a client that reads its response slowly (or
-            // not at all) cannot hold the connection beyond it.
-            drop(busy);
-            response
+            match response {
+                // A streamed exchange (bulk matching) reads its request body while it
+                // writes its answer: body bytes must not count as the next request's
+                // head, so the request stays in flight until the answer ends. The
+                // handler bounds its own stalls (see `StreamsBody`).
+                Ok(mut r) if r.extensions().get::<StreamsBody>().is_some() => {
+                    let body = std::mem::take(r.body_mut()).into_data_stream();
+                    let held = futures_util::StreamExt::map(body, move |chunk| {
+                        let _in_flight = &busy;
+                        chunk
+                    });
+                    *r.body_mut() = axum::body::Body::from_stream(held);
+                    Ok(r)
+                }
+                other => {
+                    // Idle again once the handler has answered: writing the response
+                    // counts against the idle timeout, so a client that reads its
+                    // response slowly (or not at all) cannot hold the connection
+                    // beyond it.
+                    drop(busy);
+                    other
+                }
+            }
         }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();

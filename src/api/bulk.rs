@@ -162,6 +162,7 @@ pub async fn run(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-ndjson"),
     );
+    response.extensions_mut().insert(crate::server::StreamsBody);
     *response.status_mut() = StatusCode::OK;
     Ok(response)
 }
@@ -208,14 +209,21 @@ async fn stream(
     let mut buf: Vec<u8> = Vec::new();
     let mut skipping = false;
     let mut pending: Vec<Pending> = Vec::with_capacity(BATCH);
+    // The connection stays busy while this runs, so a client that stops sending (or,
+    // in `flush`, stops reading) for the request timeout ends the stream.
+    let stall = run.state.settings.request_timeout;
     'read: loop {
-        let chunk = match input.next().await {
-            Some(Ok(chunk)) => chunk,
-            Some(Err(_)) => {
+        let chunk = match tokio::time::timeout(stall, input.next()).await {
+            Ok(Some(Ok(chunk))) => chunk,
+            Ok(Some(Err(_))) => {
                 run.summary.stopped = Some("the request body could not be read".into());
                 break;
             }
-            None => break,
+            Ok(None) => break,
+            Err(_) => {
+                run.summary.stopped = Some("the request body stalled".into());
+                break;
+            }
         };
         for piece in chunk.split_inclusive(|b| *b == b'\n') {
             let complete = piece.last() == Some(&b'\n');
@@ -434,7 +442,11 @@ impl Run {
             &mut self.out,
             Vec::with_capacity(64 * 1024),
         ));
-        self.tx.send(chunk).await.is_ok()
+        let stall = self.state.settings.request_timeout;
+        matches!(
+            tokio::time::timeout(stall, self.tx.send(chunk)).await,
+            Ok(Ok(()))
+        )
     }
 }
 

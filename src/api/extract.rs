@@ -32,10 +32,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .await
             .map_err(IntoResponse::into_response)?;
         if !is_json {
-            return Err(ApiError::UnsupportedMediaType(
-                "expected Content-Type: application/json",
-            )
-            .into_response());
+            return Err(
+                ApiError::UnsupportedMediaType("expected Content-Type: application/json")
+                    .into_response(),
+            );
         }
         let value = parse_json_line(&raw).map_err(IntoResponse::into_response)?;
         Ok(ApiJson { value, raw })

@@ -137,3 +137,32 @@ async fn bulk_needs_ndjson_and_matches_read_and_runs_once_per_member() -> TestRe
     assert_eq!(resp.status(), 422);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_body_streamed_for_longer_than_the_header_timeout_is_read_to_the_end() -> TestResult {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hub = TestHub::start_with(|c| c.header_read_timeout_ms = 300).await;
+    let (_, key) = hub.member("bank-a").await;
+    let addr = hub.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await?;
+    let head = format!(
+        "POST /v1/matches/bulk?purpose=payment HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {key}\r\nContent-Type: application/x-ndjson\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await?;
+    // Five lines, one every 200 ms: the upload outlasts the 300 ms header timeout.
+    for i in 0..5 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let line = json!({"kind": "device_id", "value": format!("dev-{i}")}).to_string() + "\n";
+        conn.write_all(format!("{:x}\r\n{line}\r\n", line.len()).as_bytes())
+            .await?;
+    }
+    conn.write_all(b"0\r\n\r\n").await?;
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await?;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains(r#""matched":5"#), "{text}");
+    Ok(())
+}
