@@ -33,8 +33,10 @@ use crate::members::Caller;
 pub const MAX_LINES: usize = 1_000_000;
 /// The longest input line, in bytes.
 pub const MAX_LINE: usize = 4096;
-/// Identifiers per audit group commit.
-const BATCH: usize = 1000;
+/// Identifiers per audit group commit. Larger batches rewrite fewer pages of the randomly
+/// ordered subject index per entry (1,000 → 5,000 cut a 300k-line SQLite run from 13.9 s
+/// to 8.9 s; 10,000 gave 8.4 s) but hold the writer longer for real-time matches.
+const BATCH: usize = 5000;
 /// Batches being matched while the next is read: parsing overlaps the commits.
 const IN_FLIGHT: usize = 2;
 

@@ -90,7 +90,7 @@ async fn bad_lines_get_error_lines_and_the_rest_are_matched_and_audited() -> Tes
 async fn thousands_of_lines_stream_back_in_order_in_several_group_commits() -> TestResult {
     let hub = TestHub::start().await;
     let (_, key) = hub.member("bank-a").await;
-    let n = 2500;
+    let n = 12_000;
     let body: String = (0..n)
         .map(|i| {
             json!({"ref": format!("r{i}"), "kind": "device_id", "value": format!("device-{i}")})
