@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::{ConnectOptions, Connection};
 
 use super::{Backend, Store, StoreError};
 
@@ -49,12 +49,9 @@ pub async fn inspect_sqlite_backup(path: &Path) -> Result<BackupContents, StoreE
         .immutable(true)
         .disable_statement_logging();
     let mut conn = SqliteConnection::connect_with(&options).await?;
-    let problems: Vec<String> = sqlx::query("PRAGMA quick_check")
+    let problems: Vec<String> = sqlx::query_scalar("PRAGMA quick_check")
         .fetch_all(&mut conn)
-        .await?
-        .iter()
-        .map(|row| row.try_get::<String, _>(0))
-        .collect::<Result<_, _>>()?;
+        .await?;
     if problems != ["ok"] {
         return Err(StoreError::corrupt(format!(
             "backup integrity check: {}",

@@ -2,8 +2,6 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-
 use super::audit::audit_index;
 use super::{Backend, Store, StoreError};
 use crate::tlog::{Hash, NodeId};
@@ -21,10 +19,9 @@ const NODES_PER_QUERY: usize = 200;
 
 impl Store {
     pub async fn tree_size(&self) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT size FROM tlog_state WHERE id = 1")
+        let (size,): (i64,) = sqlx::query_as("SELECT size FROM tlog_state WHERE id = 1")
             .fetch_one(self.pool())
             .await?;
-        let size: i64 = row.try_get("size")?;
         u64::try_from(size).map_err(|_| StoreError::corrupt("negative tree size"))
     }
 
@@ -44,14 +41,11 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(" OR ");
             let sql = format!("SELECT level, idx, hash FROM tlog_nodes WHERE {cond}");
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query_as::<_, (i64, i64, Vec<u8>)>(&sql);
             for id in chunk {
                 q = q.bind(i64::from(id.level)).bind(audit_index(id.index)?);
             }
-            for r in q.fetch_all(self.pool()).await? {
-                let level: i64 = r.try_get("level")?;
-                let idx: i64 = r.try_get("idx")?;
-                let hash: Vec<u8> = r.try_get("hash")?;
+            for (level, idx, hash) in q.fetch_all(self.pool()).await? {
                 let id = NodeId {
                     level: u8::try_from(level).map_err(|_| StoreError::corrupt("node level"))?,
                     index: u64::try_from(idx).map_err(|_| StoreError::corrupt("node index"))?,

@@ -255,8 +255,8 @@ impl TestHub {
         self.store.audit_count().await.expect("count")
     }
 
-    /// Stops the server gracefully (drain + audit flush).
-    /// Stops the server gracefully and hands back its database, still on disk.
+    /// Stops the server gracefully (drain, audit flush) and hands back its database, still
+    /// on disk.
     pub async fn stop(mut self) -> TestDb {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
