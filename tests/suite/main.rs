@@ -2,6 +2,11 @@
 //! Each module was a file of its own under `tests/`; `common` and `bankid_support` are the
 //! shared harnesses. `tests/crash_safety.rs` and `tests/privacy.rs` stay separate binaries:
 //! each changes something the whole process (or machine) shares.
+//!
+//! Every test here runs beside others in one process, so none may change process-wide
+//! state: no global log subscriber (`refusal_logs` captures its own thread's logs), no
+//! environment variables or working directory (child processes get their own). The metrics
+//! recorder is process-wide by design: `metrics` compares scrapes before and after.
 
 mod bankid_support;
 mod common;
