@@ -14,6 +14,8 @@
 #                         a fresh database is created there and dropped afterwards.
 #   BENCH_BIN             hub binary to benchmark (default: target/release/fraudhub, built first
 #                         with cargo build --release); when set, nothing is built.
+#   BENCH_BATCHES         extra runs with this many identifiers per match request, e.g. "10 100"
+#                         (default none); printed as identifiers/s in a second table
 #   BENCH_HUB_LOG         value of FRAUDHUB_LOG for the hub (default warn: request logging off);
 #                         set it empty to leave FRAUDHUB_LOG unset (the hub's default, info).
 #
@@ -151,6 +153,7 @@ audit_matches() { # count of match audit entries
 
 ROWS=()
 CHECKS=()
+BATCH_ROWS=()
 
 bench_backend() {
     BACKEND="$1"
@@ -214,6 +217,14 @@ bench_backend() {
     local h_rps="$RPS" h_p50="$P50" h_p99="$P99"
     ROWS+=("| $BACKEND | GET /healthz | $h_rps | $h_p50 | $h_p99 | $NON2XX | $ERRORS | $HUB_CPU% | $PG_CPU% | $MACHINE_BUSY% | |")
 
+    local batch
+    for batch in ${BENCH_BATCHES:-}; do
+        sleep 1
+        log "$BACKEND: POST /v1/matches ($batch identifiers)"
+        BENCH_KEY="$key" BENCH_BATCH="$batch" run_wrk "$BACKEND-batch-$batch" -s scripts/bench/match_batch.lua "$base/v1/matches"
+        BATCH_ROWS+=("| $BACKEND | $batch | $RPS | $(awk -v r="$RPS" -v b="$batch" 'BEGIN {printf "%.0f", r * b}') | $P50 | $P99 | $NON2XX | $HUB_CPU% | $PG_CPU% |")
+    done
+
     sleep 1
     local before after ok diff
     before=$(audit_matches)
@@ -267,3 +278,9 @@ echo
 echo "| backend | successful match requests (wrk) | match audit entries | check |"
 echo "|---|---:|---:|---|"
 printf '%s\n' "${CHECKS[@]}"
+if [ "${#BATCH_ROWS[@]}" -gt 0 ]; then
+    echo
+    echo "| backend | identifiers per request | requests/s | identifiers/s | p50 ms | p99 ms | non-2xx | hub CPU | postgres CPU |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${BATCH_ROWS[@]}"
+fi
