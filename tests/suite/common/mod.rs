@@ -26,6 +26,25 @@ pub struct TestDb {
     /// Keeps the SQLite directory alive for the test's duration.
     _dir: Option<tempfile::TempDir>,
     pub sqlite_path: Option<std::path::PathBuf>,
+    /// (admin URL, name) of a PostgreSQL database this value created and drops when it ends:
+    /// a suite run creates ~200, and left behind they once filled the disk.
+    created: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.created.take() {
+            // psql, synchronously: `Drop` cannot await, and the test's runtime may already be
+            // shutting down. FORCE ends the connections a hub of this test still holds.
+            let _ = std::process::Command::new("psql")
+                .arg(&admin)
+                .arg("-qc")
+                .arg(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl TestDb {
@@ -49,6 +68,7 @@ impl TestDb {
                     url: format!("{base}/{name}"),
                     _dir: None,
                     sqlite_path: None,
+                    created: Some((admin, name)),
                 }
             }
             _ => {
@@ -58,6 +78,7 @@ impl TestDb {
                     url: format!("sqlite:{}?mode=rwc", path.display()),
                     _dir: Some(dir),
                     sqlite_path: Some(path),
+                    created: None,
                 }
             }
         }
@@ -69,6 +90,7 @@ impl TestDb {
             url: other.url.clone(),
             _dir: None,
             sqlite_path: other.sqlite_path.clone(),
+            created: None,
         }
     }
 
@@ -113,12 +135,7 @@ impl TestHub {
 
     /// Another hub instance on this hub's database, as behind a load balancer.
     pub async fn second_instance(&self) -> TestHub {
-        let db = TestDb {
-            url: self.db.url.clone(),
-            _dir: None,
-            sqlite_path: self.db.sqlite_path.clone(),
-        };
-        Self::start_on(db, |_| {}).await
+        Self::start_on(TestDb::detached(&self.db), |_| {}).await
     }
 
     pub async fn start_on(db: TestDb, tune: impl FnOnce(&mut Config)) -> TestHub {
@@ -319,6 +336,7 @@ impl TestDb {
             url: format!("sqlite:{}?mode=rwc", path.display()),
             _dir: Some(dir),
             sqlite_path: Some(path),
+            created: None,
         }
     }
 
@@ -328,6 +346,7 @@ impl TestDb {
             url: url.to_string(),
             _dir: None,
             sqlite_path: None,
+            created: None,
         }
     }
 }
