@@ -20,11 +20,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{ApiQuery, RequestId, parse_json_line};
-use super::matches::{MatchResult, result_of};
+use super::extract::{ApiQuery, RequestId, media_type, parse_json_line};
+use super::matches::{MatchResult, refused, result_of};
 use super::problem::{ApiError, ProblemBody};
 use super::{AppState, IdentifierInput};
-use crate::enumeration::Refusal;
 use crate::identifiers::Normalised;
 use crate::matching::{self, MatchError, Purpose};
 use crate::members::Caller;
@@ -134,12 +133,7 @@ pub async fn run(
     ApiQuery(q): ApiQuery<BulkQuery>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let is_ndjson = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().unwrap_or("").trim() == "application/x-ndjson");
-    if !is_ndjson {
+    if media_type(req.headers()).as_deref() != Some("application/x-ndjson") {
         return Err(ApiError::UnsupportedMediaType(
             "expected Content-Type: application/x-ndjson",
         ));
@@ -285,21 +279,19 @@ impl Run {
         self.summary.lines += 1;
         let line = self.summary.lines;
         if too_long {
-            self.error(
-                line,
-                None,
-                invalid(None, format!("line longer than {MAX_LINE} bytes")),
-            );
+            let problem = ApiError::invalid("line", format!("longer than {MAX_LINE} bytes"));
+            self.error(line, None, (&problem).into());
             return true;
         }
         let parsed: BulkLine = match parse_json_line(text) {
             Ok(p) => p,
-            Err(ApiError::Invalid { field, detail }) => {
-                self.error(line, None, invalid(Some(field), detail));
-                return true;
-            }
-            Err(other) => {
-                self.error(line, None, invalid(None, other.to_string()));
+            Err(problem) => {
+                // Malformed JSON is a bad line like any other, not a bad request.
+                let problem = match problem {
+                    ApiError::Invalid { .. } => problem,
+                    other => ApiError::invalid("line", other.to_string()),
+                };
+                self.error(line, None, (&problem).into());
                 return true;
             }
         };
@@ -308,11 +300,8 @@ impl Run {
             .as_ref()
             .is_some_and(|r| r.chars().count() > 128)
         {
-            self.error(
-                line,
-                None,
-                invalid(Some("ref".into()), "at most 128 characters".into()),
-            );
+            let problem = ApiError::invalid("ref", "at most 128 characters");
+            self.error(line, None, (&problem).into());
             return true;
         }
         let input = IdentifierInput {
@@ -325,14 +314,12 @@ impl Run {
                 reference: parsed.reference,
                 id,
             }),
+            // Named `value`, as on the line, not `.value` as the helper would.
             Err(ApiError::Invalid { detail, .. }) => {
-                self.error(
-                    line,
-                    parsed.reference,
-                    invalid(Some("value".into()), detail),
-                );
+                let problem = ApiError::invalid("value", detail);
+                self.error(line, parsed.reference, (&problem).into());
             }
-            Err(other) => self.error(line, parsed.reference, invalid(None, other.to_string())),
+            Err(other) => self.error(line, parsed.reference, (&other).into()),
         }
         true
     }
@@ -388,24 +375,11 @@ impl Run {
                     });
                 }
             }
-            Err(MatchError::Refused(refusal)) => {
-                let (kind, detail) = match refusal {
-                    Refusal::BudgetExhausted { .. } => (
-                        "subject-budget-exhausted",
-                        "the member's budget of distinct subjects for today is used up",
-                    ),
-                    Refusal::Sweep { .. } => (
-                        "enumeration-suspected",
-                        "the recent lookups look like a sweep of personal numbers",
-                    ),
-                };
+            Err(refusal @ MatchError::Refused(_)) => {
+                // Counted and logged as a refused `POST /v1/matches` is; one problem per line.
+                let problem = refused(&self.caller, refusal);
                 for p in batch {
-                    let error = LineError {
-                        kind,
-                        field: None,
-                        detail: detail.into(),
-                    };
-                    self.error(p.line, p.reference, error);
+                    self.error(p.line, p.reference, LineError::from(&problem));
                 }
             }
             Err(MatchError::Audit(e)) => {
@@ -452,10 +426,15 @@ impl Run {
     }
 }
 
-fn invalid(field: Option<String>, detail: String) -> LineError {
-    LineError {
-        kind: "invalid-field",
-        field,
-        detail,
+impl From<&ApiError> for LineError {
+    fn from(problem: &ApiError) -> Self {
+        LineError {
+            kind: problem.problem_type(),
+            field: match problem {
+                ApiError::Invalid { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+            detail: problem.to_string(),
+        }
     }
 }

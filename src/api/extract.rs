@@ -65,21 +65,38 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     }
 }
 
+impl IdempotencyKey {
+    /// What a create use case needs to make a retry safe: the key, the raw body it came
+    /// with, and when older records are forgotten.
+    pub fn retry<'a>(
+        &'a self,
+        body: &'a [u8],
+        retention: &crate::retention::RetentionPolicy,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<crate::idempotency::RetryKey<'a>> {
+        self.0.as_deref().map(|key| crate::idempotency::RetryKey {
+            key,
+            body,
+            forgotten_at_or_before: retention.idempotency_forgotten_at_or_before(now),
+        })
+    }
+}
+
 /// The scope a route needs, attached by the route table; the [`Caller`] extractor
 /// enforces it. A route that uses `Caller` without one refuses everybody.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RequiredScope(pub Scope);
 
+/// The request's media type, lower-cased and without parameters.
+pub(super) fn media_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let mime = value.split(';').next()?;
+    Some(mime.trim().to_ascii_lowercase())
+}
+
 /// `application/json` or any `+json` type.
 fn is_json(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || mime.ends_with("+json")
-        })
+    media_type(headers).is_some_and(|m| m == "application/json" || m.ends_with("+json"))
 }
 
 /// Parses one JSON object (a body, or a line of NDJSON), naming the offending field on

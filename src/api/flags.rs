@@ -10,7 +10,6 @@ use super::extract::{ApiJson, ApiPath, IdempotencyKey, RequestId};
 use super::problem::{ApiError, ProblemBody};
 use super::{AppState, IdentifierInput};
 use crate::flags::{self, Flag, FlagError, FlagKind, FlagStatus, NewMemberFlag};
-use crate::idempotency::RetryKey;
 use crate::members::Caller;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -84,14 +83,7 @@ pub async fn place(
         police_report_reference: req.police_report_reference,
         duration_days: req.duration_days,
     };
-    let retry = key.0.as_deref().map(|key| RetryKey {
-        key,
-        body: &raw,
-        forgotten_at_or_before: state
-            .settings
-            .retention
-            .idempotency_forgotten_at_or_before(who.at),
-    });
+    let retry = key.retry(&raw, &state.settings.retention, who.at);
     let flag = flags::place(state.flags(), &who, new, retry).await?;
     Ok((StatusCode::CREATED, Json(FlagView::new(flag, who.at))))
 }

@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyKey, RequestId};
 use super::problem::{ApiError, ProblemBody};
 use super::{AppState, IdentifierInput};
-use crate::idempotency::RetryKey;
 use crate::identifiers::IdentifierKind;
 use crate::indicators::rules::{Category, Confidence, Indicator, IndicatorPolicy, IndicatorStatus};
 use crate::indicators::{self, IndicatorError, NewIndicator};
@@ -169,14 +168,7 @@ pub async fn publish(
         disclose_member: req.disclose_member.unwrap_or(false),
         note: req.note,
     };
-    let retry = key.0.as_deref().map(|key| RetryKey {
-        key,
-        body: &raw,
-        forgotten_at_or_before: state
-            .settings
-            .retention
-            .idempotency_forgotten_at_or_before(who.at),
-    });
+    let retry = key.retry(&raw, &state.settings.retention, who.at);
     let made = indicators::publish(state.indicators(), &who, new, retry).await?;
     let view = IndicatorView::new(made, who.at, &state.settings.indicators);
     Ok((StatusCode::CREATED, Json(view)))

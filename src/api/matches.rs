@@ -142,7 +142,7 @@ pub(super) fn result_of(h: Hit) -> MatchResult {
 }
 
 /// Shapes a refusal of the enumeration defences, counting and logging it.
-fn refused(caller: &Caller, e: MatchError) -> ApiError {
+pub(super) fn refused(caller: &Caller, e: MatchError) -> ApiError {
     use crate::metrics::{Limit, rate_limited};
     let member = caller.member.id;
     match e {

@@ -75,6 +75,11 @@ impl ApiError {
         }
     }
 
+    /// The problem type's slug (`invalid-field`, `subject-budget-exhausted`, …).
+    pub(crate) fn problem_type(&self) -> &'static str {
+        self.parts().1
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use ApiError::*;
         match self {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{LogTx, Store, StoreError, backend_of, is_unique_violation, placeholders};
+use super::{LogTx, Store, StoreError, is_unique_violation, rows_for_tokens};
 use crate::clock::{from_millis, to_millis};
 use crate::flags::rules::{Flag, FlagKind};
 use crate::pseudonym::Token;
@@ -105,9 +105,6 @@ impl Store {
     }
 }
 
-/// How many tokens go into one IN-list.
-const TOKENS_PER_QUERY: usize = 500;
-
 impl LogTx {
     /// Records the key for `resource_id` (a flag or an indicator); `false` when the member already used this key, in
     /// which case the transaction is spoilt (PostgreSQL aborts it) and must be dropped.
@@ -191,23 +188,12 @@ impl LogTx {
         tokens: &[&[u8]],
         now: DateTime<Utc>,
     ) -> Result<Vec<Flag>, StoreError> {
-        let backend = backend_of(&self.tx);
-        let mut out = Vec::new();
-        for chunk in tokens.chunks(TOKENS_PER_QUERY) {
-            let sql = format!(
-                "SELECT {FLAG_COLUMNS} FROM flags WHERE expires_at > {} AND lifted_at IS NULL \
-                 AND subject_token IN ({}) ORDER BY created_at, id",
-                // One placeholder style per statement: sqlx-sqlite numbers anonymous `?`
-                // independently of `$n`, so mixing them binds the wrong values.
-                placeholders(backend, 1, 1),
-                placeholders(backend, 2, chunk.len())
-            );
-            let mut q = sqlx::query_as::<_, FlagRecord>(&sql).bind(to_millis(now));
-            for t in chunk {
-                q = q.bind(*t);
-            }
-            out.extend(flags_of(q.fetch_all(&mut *self.tx).await?)?);
-        }
-        Ok(out)
+        let sql = format!(
+            "SELECT {FLAG_COLUMNS} FROM flags WHERE expires_at > {{now}} AND lifted_at IS NULL \
+             AND subject_token IN ({{tokens}}) ORDER BY created_at, id"
+        );
+        let records: Vec<FlagRecord> =
+            rows_for_tokens(&mut self.tx, &sql, to_millis(now), tokens).await?;
+        flags_of(records)
     }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{LogTx, Store, StoreError, backend_of, is_unique_violation, placeholders};
+use super::{LogTx, Store, StoreError, is_unique_violation, rows_for_tokens};
 use crate::clock::{from_millis, to_millis};
 use crate::indicators::rules::Indicator;
 use crate::pseudonym::Token;
@@ -102,9 +102,6 @@ impl ReportKind {
         }
     }
 }
-
-/// How many tokens go into one IN-list.
-const TOKENS_PER_QUERY: usize = 500;
 
 impl Store {
     /// Any indicator by id (the use cases decide who may see what).
@@ -281,21 +278,12 @@ impl LogTx {
         tokens: &[&[u8]],
         now: DateTime<Utc>,
     ) -> Result<Vec<Indicator>, StoreError> {
-        let backend = backend_of(&self.tx);
-        let mut out = Vec::new();
-        for chunk in tokens.chunks(TOKENS_PER_QUERY) {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM {FROM} WHERE i.valid_until > {} AND i.revoked_at IS NULL \
-                 AND i.subject_token IN ({}) ORDER BY i.created_at, i.id",
-                placeholders(backend, 1, 1),
-                placeholders(backend, 2, chunk.len())
-            );
-            let mut q = sqlx::query_as::<_, IndicatorRecord>(&sql).bind(to_millis(now));
-            for t in chunk {
-                q = q.bind(*t);
-            }
-            out.extend(indicators_of(q.fetch_all(&mut *self.tx).await?)?);
-        }
-        Ok(out)
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {FROM} WHERE i.valid_until > {{now}} AND i.revoked_at IS NULL \
+             AND i.subject_token IN ({{tokens}}) ORDER BY i.created_at, i.id"
+        );
+        let records: Vec<IndicatorRecord> =
+            rows_for_tokens(&mut self.tx, &sql, to_millis(now), tokens).await?;
+        indicators_of(records)
     }
 }

@@ -198,6 +198,37 @@ pub(crate) fn placeholders(backend: Backend, first: usize, n: usize) -> String {
     }
 }
 
+/// How many tokens go into one IN-list.
+const TOKENS_PER_QUERY: usize = 500;
+
+/// Rows of `template` for any of `tokens`, in IN-lists of bounded length: `{now}` in the
+/// template is bound to `now` and `{tokens}` to one chunk of tokens. One placeholder style
+/// per statement: sqlx-sqlite numbers anonymous `?` independently of `$n`, so mixing them
+/// binds the wrong values.
+pub(crate) async fn rows_for_tokens<R>(
+    conn: &mut sqlx::AnyConnection,
+    template: &str,
+    now: i64,
+    tokens: &[&[u8]],
+) -> Result<Vec<R>, StoreError>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let backend = backend_of(conn);
+    let mut out = Vec::new();
+    for chunk in tokens.chunks(TOKENS_PER_QUERY) {
+        let sql = template
+            .replace("{now}", &placeholders(backend, 1, 1))
+            .replace("{tokens}", &placeholders(backend, 2, chunk.len()));
+        let mut q = sqlx::query_as::<_, R>(&sql).bind(now);
+        for t in chunk {
+            q = q.bind(*t);
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
 pub(crate) fn backend_of(conn: &sqlx::AnyConnection) -> Backend {
     if conn.backend_name().eq_ignore_ascii_case("sqlite") {
         Backend::Sqlite

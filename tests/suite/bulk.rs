@@ -166,3 +166,22 @@ async fn a_body_streamed_for_longer_than_the_header_timeout_is_read_to_the_end()
     assert!(text.contains(r#""matched":5"#), "{text}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_batch_past_the_daily_subject_budget_gets_refusal_lines_not_matches() -> TestResult {
+    let hub = TestHub::start().await;
+    let (member, key) = hub.member("bank-a").await;
+    hub.store.set_member_subject_budget(member, Some(1)).await?;
+    let before = hub.audit_count().await;
+    let body = [PN, "19121212-1212"]
+        .map(|pn| json!({"kind": "se_personal_number", "value": pn}).to_string())
+        .join("\n");
+    let (status, lines) = bulk(&hub, &key, body).await;
+    assert_eq!(status, 200);
+    for l in &lines[..2] {
+        assert_eq!(l["error"]["type"], "subject-budget-exhausted", "{l}");
+    }
+    assert_eq!(lines[2]["summary"]["errors"], 2);
+    assert_eq!(hub.audit_count().await, before, "nothing was looked up");
+    Ok(())
+}
