@@ -271,6 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "idempotency keys deleted: {} (older than {} hours)",
                 report.idempotency_keys_deleted, policy.idempotency_ttl_hours
             );
+            println!("web sessions deleted: {}", report.sessions_deleted);
             Ok(())
         }
         Command::BankidSim {

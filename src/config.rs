@@ -53,6 +53,8 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// BankID: the built-in simulator (default) or an external BankID environment.
     pub bankid: BankIdSettings,
+    /// The consumer pages: sessions and per-address and per-person limits.
+    pub web: crate::web::WebConfig,
     /// Distinct personal numbers a member may look up per UTC day, unless set per member
     /// with `fraudhub member quota --daily-subjects`.
     pub default_daily_subject_budget: u64,
@@ -130,6 +132,7 @@ impl Default for Config {
             checkpoint_interval_secs: 60,
             audit_retention_days: 365,
             bankid: BankIdSettings::default(),
+            web: crate::web::WebConfig::default(),
             default_daily_subject_budget: 100_000,
             sweep_window_secs: 600,
             sweep_same_birth_date_max: 50,
@@ -211,6 +214,9 @@ impl Config {
             {
                 return invalid("database_url", "must start with sqlite: or postgres:");
             }
+        }
+        if let Err((field, reason)) = self.web.validate() {
+            return invalid(field, reason);
         }
         if !(1..=10_000).contains(&self.max_match_identifiers) {
             return invalid("max_match_identifiers", "must be between 1 and 10000");

@@ -127,6 +127,10 @@ impl Hub {
                 },
             }),
             bankid: None,
+            web: Arc::new(crate::web::WebState::new(
+                config.web.clone(),
+                config.trusted_proxies.clone(),
+            )),
         };
         Hub {
             state,
@@ -274,6 +278,7 @@ async fn housekeeping(
                 flags_purged = r.flags_purged,
                 indicators_purged = r.indicators_purged,
                 idempotency_keys_deleted = r.idempotency_keys_deleted,
+                sessions_deleted = r.sessions_deleted,
                 "retention pass"
             ),
             Err(e) => tracing::error!(error = %e, "retention pass failed"),

@@ -11,6 +11,7 @@ pub mod bankid;
 pub mod cli;
 pub mod clock;
 pub mod config;
+mod consumers;
 mod enumeration;
 mod errors;
 mod flags;
@@ -28,6 +29,7 @@ pub mod retention;
 pub mod server;
 pub mod store;
 pub mod tlog;
+pub mod web;
 
 pub use api::router;
 pub use hub::{Hub, serve};

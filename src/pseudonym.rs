@@ -126,6 +126,13 @@ impl Pseudonymiser {
         *h.finalize().as_bytes()
     }
 
+    /// The value committed in the audit entries of a person's own actions: the member
+    /// view keyed with member id 0, which no member has (ids start at 1), so it links to
+    /// no member's entries either.
+    pub fn person_view(&self, token: &[u8]) -> [u8; 32] {
+        self.member_view(0, token)
+    }
+
     pub fn token(&self, id: &Normalised) -> Token {
         let key = &self.kind_keys[id.kind().index()];
         Token {

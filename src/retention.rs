@@ -15,6 +15,9 @@ pub struct RetentionPolicy {
     pub flag_days: u32,
     /// Idempotency records are forgotten this long after the request that made them.
     pub idempotency_ttl_hours: u32,
+    /// Web sessions idle this long, or this long since login, are deleted.
+    pub session_idle_secs: u64,
+    pub session_absolute_secs: u64,
 }
 
 impl RetentionPolicy {
@@ -23,6 +26,8 @@ impl RetentionPolicy {
             audit_days: config.audit_retention_days,
             flag_days: config.flag_retention_days,
             idempotency_ttl_hours: config.idempotency_ttl_hours,
+            session_idle_secs: config.web.session_idle_secs,
+            session_absolute_secs: config.web.session_absolute_secs,
         }
     }
 
@@ -39,6 +44,7 @@ pub struct RetentionReport {
     pub flags_purged: u64,
     pub indicators_purged: u64,
     pub idempotency_keys_deleted: u64,
+    pub sessions_deleted: u64,
 }
 
 impl RetentionReport {
@@ -63,5 +69,15 @@ pub async fn run_pass(
         idempotency_keys_deleted: store
             .delete_idempotency_keys(policy.idempotency_forgotten_at_or_before(now))
             .await?,
+        sessions_deleted: store
+            .delete_ended_sessions(
+                now - secs(policy.session_idle_secs),
+                now - secs(policy.session_absolute_secs),
+            )
+            .await?,
     })
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
 }

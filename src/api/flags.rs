@@ -57,7 +57,8 @@ impl From<FlagError> for ApiError {
             FlagError::NotAPersonalNumber => ApiError::invalid("identifier.kind", e.to_string()),
             FlagError::Rule(r) => ApiError::invalid(r.field, r.reason),
             FlagError::KeyReused => ApiError::invalid("Idempotency-Key", e.to_string()),
-            FlagError::NotFound => ApiError::NotFound,
+            // Members never reach a person's own flags through the API.
+            FlagError::NotFound | FlagError::NotChangeable => ApiError::NotFound,
             FlagError::Store(s) => s.into(),
             FlagError::Audit(a) => a.into(),
         }

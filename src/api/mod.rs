@@ -14,7 +14,7 @@ mod problem;
 mod ratelimit;
 mod routes;
 
-pub use client::AuthFailures;
+pub use client::{AuthFailures, ClientIp, ClientIpKey};
 pub use problem::ApiError;
 pub use ratelimit::RateLimits;
 
@@ -81,6 +81,8 @@ pub struct AppState {
     /// simulator mode); `None`, mounting nothing, unless set with
     /// `Hub::set_bankid` before `serve`. Handlers do not use it.
     pub bankid: Option<Arc<crate::bankid::BankId>>,
+    /// The consumer pages' settings and per-person limits.
+    pub web: Arc<crate::web::WebState>,
 }
 
 /// An identifier as sent on the wire: `{"kind": "se_personal_number", "value": "…"}`.
@@ -165,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |router, r| router.route(r.path, r.handler));
     hub_routes
         .merge(crate::bankid::embed::routes(state.bankid.as_deref()))
+        .merge(crate::web::router(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -43,6 +43,9 @@ pub enum Action {
     FlagRead,
     #[strum(serialize = "flag.lift")]
     FlagLift,
+    /// A person moved the expiry of their own flag.
+    #[strum(serialize = "flag.renew")]
+    FlagRenew,
     #[strum(serialize = "indicator.publish")]
     IndicatorPublish,
     #[strum(serialize = "indicator.read")]
@@ -133,11 +136,13 @@ macro_rules! string_forms {
 }
 string_forms!(Action, Outcome, Purpose);
 
-/// Who acted: a member's API key, or an operator at the CLI.
+/// Who acted: a member's API key, an operator at the CLI, or a person on their own
+/// personal number after BankID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     Member,
     Operator(String),
+    Person,
 }
 
 impl Actor {
@@ -146,6 +151,7 @@ impl Actor {
         match self {
             Actor::Member => "member".to_string(),
             Actor::Operator(user) => format!("operator:{user}"),
+            Actor::Person => "person".to_string(),
         }
     }
 }
@@ -223,6 +229,41 @@ impl Requester {
             outcome,
             request_id: self.request_id.clone(),
             correlation_id: self.correlation_id.clone(),
+            entry_version: ENCODING_VERSION,
+        }
+    }
+}
+
+/// A person acting on their own personal number, confirmed by a BankID signature: what
+/// every entry written for one such action shares.
+#[derive(Debug, Clone)]
+pub struct PersonRequester {
+    pub subject: Token,
+    /// The person's own view of the subject, committed in the leaf in place of a
+    /// member's view (see `Pseudonymiser::person_view`).
+    pub view: [u8; 32],
+    /// The BankID sign order that confirmed the action; recorded as the entry's key id
+    /// (`bankid:<orderRef>`), the credential that acted.
+    pub order_ref: String,
+    pub request_id: String,
+    pub at: DateTime<Utc>,
+}
+
+impl PersonRequester {
+    pub fn entry(&self, action: Action, outcome: Outcome) -> AuditEntry {
+        AuditEntry {
+            at: crate::clock::from_millis(to_millis(self.at)),
+            actor: Actor::Person,
+            member_id: None,
+            key_id: Some(format!("bankid:{}", self.order_ref)),
+            action,
+            purpose: None,
+            subject_token: Some(self.subject.bytes.to_vec()),
+            key_version: Some(self.subject.version),
+            subject_view: Some(self.view.to_vec()),
+            outcome,
+            request_id: self.request_id.clone(),
+            correlation_id: None,
             entry_version: ENCODING_VERSION,
         }
     }
@@ -409,6 +450,15 @@ mod tests {
         assert_eq!(Purpose::FraudInvestigation.as_str(), "fraud_investigation");
         assert_eq!("flag.lift".parse(), Ok(Action::FlagLift));
         assert!("pending".parse::<Outcome>().is_err());
+    }
+
+    #[test]
+    fn person_actor_has_its_own_label_and_hash() {
+        let mut person = row();
+        person.actor = Actor::Person;
+        assert_eq!(person.actor.label(), "person");
+        assert_ne!(leaf_hash(&person, 0), leaf_hash(&row(), 0));
+        assert_eq!(Action::FlagRenew.as_str(), "flag.renew");
     }
 
     #[test]

@@ -1,10 +1,8 @@
 //! BankID inside `fraudhub serve`: in simulator mode starts the built-in
 //! simulator and exposes its device control surface for mounting under
 //! `/bankid-sim`; in external mode checks the configured certificates at
-//! start-up. No hub handler talks to BankID yet, so no client is kept: the
-//! first one that does builds its [`BankIdClient`] from
-//! [`external_client_config`] (or from the embedded simulator's credentials,
-//! [`SimHandle::client_config`]).
+//! start-up. Either way the hub gets one [`BankIdClient`] (the consumer pages'
+//! logins and signatures use it).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,9 +48,26 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct BankId {
     device_router: Option<Router>,
+    client: BankIdClient,
 }
 
 impl BankId {
+    /// BankID backed by a running simulator (its device surface answering loopback
+    /// host names only), with `timeout` per request towards it.
+    pub fn with_simulator(sim: &SimHandle, timeout: Duration) -> Result<BankId, StartError> {
+        let mut config = sim.client_config()?;
+        config.timeout = timeout;
+        Ok(BankId {
+            device_router: Some(sim.device_router()),
+            client: BankIdClient::new(config)?,
+        })
+    }
+
+    /// The RP API client.
+    pub fn client(&self) -> &BankIdClient {
+        &self.client
+    }
+
     /// The routes to merge into the hub's router: the simulator's device
     /// control surface under [`SIM_DEVICE_PATH`] in simulator mode, nothing
     /// otherwise.
@@ -110,6 +125,7 @@ pub async fn start(
             Ok(BankIdRuntime {
                 bankid: Arc::new(BankId {
                     device_router: None,
+                    client: checked,
                 }),
                 sim: None,
             })
@@ -136,6 +152,7 @@ async fn start_simulator(
         "BANKID IS SIMULATED: logins and caller verifications are NOT real; anyone who can reach \
          {SIM_DEVICE_PATH}/ can approve any order. Set bankid.mode = \"external\" for real BankID"
     );
+    let client = BankIdClient::new(tuned(settings, sim.client_config()?))?;
     Ok(BankIdRuntime {
         bankid: Arc::new(BankId {
             device_router: Some(if settings.simulator_allow_non_loopback {
@@ -143,6 +160,7 @@ async fn start_simulator(
             } else {
                 sim.device_router()
             }),
+            client,
         }),
         sim: Some(sim),
     })

@@ -4,6 +4,7 @@
 //! `verify_identity`, never with the identity of the member that placed it. Each use
 //! case writes its own audit entries, in the same transaction as the change it audits.
 
+pub mod own;
 pub mod rules;
 
 pub use rules::{Flag, FlagKind, FlagRuleError, FlagStatus, check_member_flag};
@@ -43,6 +44,9 @@ pub enum FlagError {
     KeyReused,
     #[error("no such flag")]
     NotFound,
+    /// The flag is not one the person may change (a member placed it, or it has ended).
+    #[error("this flag cannot be changed here")]
+    NotChangeable,
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
@@ -93,7 +97,7 @@ pub async fn place(
     ));
     let flag = Flag {
         id: format!("flg_{}", hex::encode(rand::random::<[u8; 12]>())),
-        member_id: who.member_id,
+        member_id: Some(who.member_id),
         subject: token,
         kind: new.kind,
         consent_reference: trimmed(new.consent_reference),

@@ -39,7 +39,8 @@ impl FlagKind {
 #[derive(Debug, Clone)]
 pub struct Flag {
     pub id: String,
-    pub member_id: i64,
+    /// The member that placed it; `None` for a person's own flag (kind `consumer`).
+    pub member_id: Option<i64>,
     pub subject: Token,
     pub kind: FlagKind,
     pub consent_reference: Option<String>,
@@ -124,9 +125,22 @@ pub fn check_member_flag(
             "a police_report flag requires a police report reference",
         ));
     }
-    let days = duration_days.unwrap_or(DEFAULT_DAYS);
+    expiry(
+        duration_days.unwrap_or(DEFAULT_DAYS),
+        police_report_reference.is_some(),
+        now,
+    )
+}
+
+/// How long a flag may last: 30 days, one or two years, or with a police report any
+/// number of days up to five years.
+fn expiry(
+    days: i64,
+    with_police_report: bool,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, FlagRuleError> {
     let allowed = STANDARD_DAYS.contains(&days)
-        || (police_report_reference.is_some() && (1..=MAX_POLICE_REPORT_DAYS).contains(&days));
+        || (with_police_report && (1..=MAX_POLICE_REPORT_DAYS).contains(&days));
     if !allowed {
         return Err(rule(
             "duration_days",
@@ -134,6 +148,40 @@ pub fn check_member_flag(
         ));
     }
     Ok(now + Duration::days(days))
+}
+
+/// Validates a person's own new flag: its duration and optional police report number.
+/// Returns the expiry and the normalised police report number.
+pub fn check_own_flag(
+    police_report_reference: Option<&str>,
+    duration_days: i64,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, Option<String>), FlagRuleError> {
+    let report = match police_report_reference.map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(crate::police_report::normalise(text).ok_or(rule(
+            "police_report_reference",
+            crate::police_report::EXPECTED,
+        ))?),
+    };
+    Ok((expiry(duration_days, report.is_some(), now)?, report))
+}
+
+/// The new expiry of a renewed flag: counted from `now`, within the flag's allowed
+/// durations, and later than the expiry it replaces (renewing never shortens a flag).
+pub fn renewed_expiry(
+    flag: &Flag,
+    duration_days: i64,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, FlagRuleError> {
+    let until = expiry(duration_days, flag.police_report_reference.is_some(), now)?;
+    if until <= flag.expires_at {
+        return Err(rule(
+            "duration_days",
+            "the flag already lasts longer than that; choose a longer duration",
+        ));
+    }
+    Ok(until)
 }
 
 #[cfg(test)]

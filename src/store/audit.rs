@@ -37,7 +37,7 @@ impl StoredEntry {
 
 /// The stored columns of one entry, as the database returns them.
 #[derive(sqlx::FromRow)]
-struct EntryRecord {
+pub(super) struct EntryRecord {
     leaf_index: i64,
     at: i64,
     member_id: Option<i64>,
@@ -65,6 +65,7 @@ fn decode(r: &EntryRecord) -> Result<AuditEntry, Undecodable> {
         at: from_millis(r.at),
         actor: match r.actor.as_deref() {
             None => Actor::Member,
+            Some("person") => Actor::Person,
             Some(a) => Actor::Operator(
                 a.strip_prefix("operator:")
                     .ok_or(Undecodable { field: "actor" })?
@@ -105,10 +106,10 @@ impl From<EntryRecord> for StoredEntry {
 const COLUMNS: usize = 14;
 /// Keeps each multi-row INSERT well under SQLite's and PostgreSQL's bind limits.
 const ROWS_PER_STATEMENT: usize = 500;
-const ENTRY_COLUMNS: &str = "a.leaf_index, a.at, a.member_id, a.key_id, a.action, a.purpose, \
+pub(super) const ENTRY_COLUMNS: &str = "a.leaf_index, a.at, a.member_id, a.key_id, a.action, a.purpose, \
      a.subject_token, a.key_version, a.outcome, a.request_id, a.redacted, a.entry_version, \
      a.actor, a.subject_view, a.correlation_id, n.hash AS leaf_hash";
-const ENTRY_FROM: &str =
+pub(super) const ENTRY_FROM: &str =
     "audit_log a LEFT JOIN tlog_nodes n ON n.level = 0 AND n.idx = a.leaf_index";
 
 /// The log head as read under its lock: the size and the serialised frontier.

@@ -11,7 +11,7 @@ use crate::pseudonym::Token;
 #[derive(sqlx::FromRow)]
 struct FlagRecord {
     id: String,
-    member_id: i64,
+    member_id: Option<i64>,
     subject_token: Vec<u8>,
     key_version: i64,
     kind: String,
@@ -73,7 +73,40 @@ pub struct IdempotencyRecord {
 const FLAG_COLUMNS: &str = "id, member_id, subject_token, key_version, kind, consent_reference, \
      police_report_reference, created_at, expires_at, lifted_at";
 
+/// A flag with the display name of the member that placed it (none for the person's own).
+#[derive(sqlx::FromRow)]
+struct NamedFlagRecord {
+    #[sqlx(flatten)]
+    flag: FlagRecord,
+    member_name: Option<String>,
+}
+
 impl Store {
+    /// Every stored flag on `subject`, newest first, with the placing member's name.
+    pub async fn subject_flags(
+        &self,
+        subject: &Token,
+    ) -> Result<Vec<(Flag, Option<String>)>, StoreError> {
+        let columns = FLAG_COLUMNS
+            .split(", ")
+            .map(|c| format!("f.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, m.display_name AS member_name FROM flags f \
+             LEFT JOIN members m ON m.id = f.member_id \
+             WHERE f.subject_token = $1 ORDER BY f.created_at DESC, f.id"
+        );
+        let records: Vec<NamedFlagRecord> = sqlx::query_as(&sql)
+            .bind(subject.bytes.as_slice())
+            .fetch_all(self.pool())
+            .await?;
+        records
+            .into_iter()
+            .map(|r| Ok((Flag::try_from(r.flag)?, r.member_name)))
+            .collect()
+    }
+
     /// A flag as seen by one member: other members' flags do not exist for it.
     pub async fn member_flag(&self, member_id: i64, id: &str) -> Result<Flag, StoreError> {
         let sql = format!("SELECT {FLAG_COLUMNS} FROM flags WHERE id = $1 AND member_id = $2");
@@ -160,6 +193,59 @@ impl LogTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    /// A flag on `subject` by its id, whoever placed it: what a person may see of the
+    /// flags on their own personal number.
+    pub async fn subject_flag(&mut self, subject: &Token, id: &str) -> Result<Flag, StoreError> {
+        let sql = format!("SELECT {FLAG_COLUMNS} FROM flags WHERE id = $1 AND subject_token = $2");
+        let record: FlagRecord = sqlx::query_as(&sql)
+            .bind(id)
+            .bind(subject.bytes.as_slice())
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        record.try_into()
+    }
+
+    /// Moves the expiry of a person's own active flag; `false` when it is not active.
+    pub async fn renew_own_flag(
+        &mut self,
+        subject: &Token,
+        id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE flags SET expires_at = $1 WHERE id = $2 AND subject_token = $3 \
+             AND member_id IS NULL AND lifted_at IS NULL AND expires_at > $4",
+        )
+        .bind(to_millis(expires_at))
+        .bind(id)
+        .bind(subject.bytes.as_slice())
+        .bind(to_millis(now))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks a person's own flag lifted at `now`; `false` when it already was.
+    pub async fn lift_own_flag(
+        &mut self,
+        subject: &Token,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE flags SET lifted_at = $1 WHERE id = $2 AND subject_token = $3 \
+             AND member_id IS NULL AND lifted_at IS NULL",
+        )
+        .bind(to_millis(now))
+        .bind(id)
+        .bind(subject.bytes.as_slice())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Marks a member's flag lifted at `now`; `false` when it already was.

@@ -13,7 +13,9 @@ mod backup;
 mod flags;
 mod indicators;
 mod members;
+mod person;
 mod retention;
+mod sessions;
 mod tlog;
 
 pub use audit::{LogHead, LogTx, StoredEntry, TreeGrowth, Undecodable, audit_index};
@@ -21,6 +23,7 @@ pub use backup::{BackupContents, inspect_sqlite_backup, sqlite_file};
 pub use flags::{Idempotency, IdempotencyRecord};
 pub use indicators::ReportKind;
 pub use members::{ApiKeyRow, AuthRow, MemberRow};
+pub use sessions::SessionRow;
 pub use tlog::CheckpointRow;
 
 use std::str::FromStr;

@@ -1,0 +1,42 @@
+//! What the hub holds about one person, found by their token: the audit entries about
+//! them ("who checked me"). Their flags are in `flags.rs`.
+
+use super::audit::{ENTRY_COLUMNS, ENTRY_FROM, EntryRecord};
+use super::{Store, StoreError, StoredEntry};
+use crate::pseudonym::Token;
+
+#[derive(sqlx::FromRow)]
+struct NamedEntryRecord {
+    #[sqlx(flatten)]
+    entry: EntryRecord,
+    member_name: Option<String>,
+}
+
+impl Store {
+    /// Entries about `subject` with a leaf index below `before`, newest (last appended) first, each with
+    /// the display name of the member it belongs to. Served by the `(subject_token, at)`
+    /// index; redacted entries no longer carry the token and drop out.
+    pub async fn subject_entries(
+        &self,
+        subject: &Token,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<(StoredEntry, Option<String>)>, StoreError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS}, m.display_name AS member_name FROM {ENTRY_FROM} \
+             LEFT JOIN members m ON m.id = a.member_id \
+             WHERE a.subject_token = $1 AND a.leaf_index < $2 \
+             ORDER BY a.leaf_index DESC LIMIT $3"
+        );
+        let rows: Vec<NamedEntryRecord> = sqlx::query_as(&sql)
+            .bind(subject.bytes.as_slice())
+            .bind(before)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (StoredEntry::from(r.entry), r.member_name))
+            .collect())
+    }
+}
