@@ -130,19 +130,17 @@ pub fn lang_of(headers: &HeaderMap) -> Lang {
     )
 }
 
-/// Whether a state-changing request comes from this site: a browser says where a
-/// request comes from in `Sec-Fetch-Site` and `Origin`; either, when present, must
-/// name this origin. (The CSRF token is checked as well; this stops cross-site posts
-/// even before a session exists.)
+/// Whether a state-changing request comes from this site. Browsers say where a request
+/// comes from in `Sec-Fetch-Site`, which page scripts cannot set; without it, an
+/// `Origin` naming another site is refused. (`Origin: null` is what browsers send for
+/// our own form posts under `Referrer-Policy: no-referrer`, so it proves nothing either
+/// way; the CSRF token, checked as well, decides.)
 fn same_origin(headers: &HeaderMap) -> bool {
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if let Some(site) = fetch_site
-        && site != "same-origin"
-        && site != "none"
-    {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin" || site == "none";
     }
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let Some(origin) = origin.filter(|o| *o != "null") else {
         return true;
     };
     let host = headers

@@ -10,6 +10,7 @@
 
 mod bankid_support;
 mod common;
+mod web_support;
 
 mod api_surface;
 mod audit_log;
@@ -28,6 +29,7 @@ mod browser_device_page;
 mod bulk;
 mod cli;
 mod client_limits;
+mod consumer_web;
 mod data_dir_permissions;
 mod enumeration;
 mod flags_and_matching;

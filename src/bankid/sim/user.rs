@@ -26,6 +26,9 @@ pub struct OrderView {
     pub personal_number_masked: Option<String>,
     pub call_initiator: Option<CallInitiator>,
     pub has_qr: bool,
+    /// What the app shows the user (decoded `userVisibleData`): for a signature, what
+    /// is signed.
+    pub user_visible_text: Option<String>,
 }
 
 fn mask(pn: &PersonalNumber) -> String {
@@ -45,6 +48,11 @@ impl Order {
             personal_number_masked: self.personal_number.as_ref().map(mask),
             call_initiator: self.call_initiator,
             has_qr: self.qr.is_some(),
+            user_visible_text: self.user_visible_data.as_deref().and_then(|b64| {
+                use base64::Engine as _;
+                let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+                Some(String::from_utf8_lossy(&bytes).into_owned())
+            }),
         }
     }
 }

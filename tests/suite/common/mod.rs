@@ -120,6 +120,10 @@ pub struct TestHub {
     pub db: TestDb,
     /// `http://addr` of the metrics listener when the test set `metrics_listen`.
     pub metrics_base: Option<String>,
+    /// The BankID simulator of a hub started with [`TestHub::start_web`], on the hub's
+    /// clock; its device surface is mounted at `/bankid-sim` on the hub.
+    pub sim: Option<fraudhub::bankid::SimHandle>,
+    _sim_dir: Option<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -139,6 +143,16 @@ impl TestHub {
     }
 
     pub async fn start_on(db: TestDb, tune: impl FnOnce(&mut Config)) -> TestHub {
+        Self::start_full(db, tune, false).await
+    }
+
+    /// A hub with BankID: the built-in simulator over mutual TLS, sharing the hub's
+    /// manual clock, as `serve` runs it in simulator mode.
+    pub async fn start_web(tune: impl FnOnce(&mut Config)) -> TestHub {
+        Self::start_full(TestDb::new().await, tune, true).await
+    }
+
+    async fn start_full(db: TestDb, tune: impl FnOnce(&mut Config), bankid: bool) -> TestHub {
         // Key checks hit the database every time unless a test opts into the cache,
         // so revocation scenarios see their effect immediately.
         let mut config = Config {
@@ -167,6 +181,29 @@ impl TestHub {
             test_signer(),
             Arc::new(clock.clone()),
         );
+        let (sim, sim_dir) = if bankid {
+            let dir = tempfile::tempdir().expect("sim dir");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind sim");
+            let sim = fraudhub::bankid::sim::spawn_simulator_with_clock(
+                listener,
+                dir.path(),
+                config.bankid.sim.clone(),
+                Arc::new(clock.clone()),
+            )
+            .await
+            .expect("simulator");
+            let bankid = fraudhub::bankid::BankId::with_simulator(
+                &sim,
+                std::time::Duration::from_secs(config.bankid.timeout_secs),
+            )
+            .expect("bankid client");
+            hub.set_bankid(Arc::new(bankid));
+            (Some(sim), Some(dir))
+        } else {
+            (None, None)
+        };
         let metrics_base = hub
             .bind_metrics()
             .await
@@ -187,6 +224,8 @@ impl TestHub {
             store,
             db,
             metrics_base,
+            sim,
+            _sim_dir: sim_dir,
             shutdown: Some(tx),
             task: Some(task),
         }
