@@ -2,7 +2,8 @@
 # The test command: the whole behavioural suite on SQLite, then again on PostgreSQL.
 # PostgreSQL comes from FRAUDHUB_TEST_PG_ADMIN_URL (default: the local server); every test
 # creates its own database there. Fails if PostgreSQL is unreachable. Installs Debian's
-# chromium and chromium-driver (for the browser test) when they are missing.
+# chromium and chromium-driver (for the browser tests) when they are missing, and axe-core
+# (npm) for the accessibility checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,8 +39,19 @@ ensure_browser() {
     fi
 }
 
+# axe-core checks every consumer page for accessibility in the browser test; pinned.
+AXE_VERSION=4.14.1
+ensure_axe() {
+    local js=target/axe/node_modules/axe-core/axe.min.js
+    if [ -f "$js" ] && grep -q "axe v$AXE_VERSION" "$js"; then return 0; fi
+    echo "installing axe-core $AXE_VERSION for the browser test"
+    mkdir -p target/axe
+    npm install --no-save --no-audit --no-fund --prefix target/axe "axe-core@$AXE_VERSION"
+}
+
 ensure_postgres
 ensure_browser
+ensure_axe
 drop_stale_test_databases
 # The device page test in headless Chromium must run, not skip.
 export FRAUDHUB_TEST_REQUIRE_BROWSER=1

@@ -9,6 +9,7 @@
 //! recorder is process-wide by design: `metrics` compares scrapes before and after.
 
 mod bankid_support;
+mod browser_support;
 mod common;
 mod web_support;
 
@@ -25,6 +26,7 @@ mod bankid_errors;
 mod bankid_flows;
 mod bankid_qr;
 mod bankid_tls;
+mod browser_consumer;
 mod browser_device_page;
 mod bulk;
 mod cli;
