@@ -7,6 +7,8 @@
 
 #[path = "suite/common/mod.rs"]
 mod common;
+#[path = "suite/web_support/mod.rs"]
+mod web_support;
 
 use common::*;
 use fraudhub::store::Backend;
@@ -28,6 +30,11 @@ const FORBIDDEN: &[&str] = &[
     "mule.account@example.se",
     "50501055",
     "5050-1055",
+    // Anna, who logs in with BankID and flags herself on the consumer pages.
+    "199001012385",
+    "19900101-2385",
+    "9001012385",
+    "900101-2385",
 ];
 
 #[tokio::test]
@@ -40,8 +47,27 @@ async fn raw_identifiers_never_reach_the_database_or_the_logs() -> TestResult {
         .with_ansi(false)
         .init();
 
-    let hub = TestHub::start().await;
+    let hub = TestHub::start_web(|_| {}).await;
     let (_, key) = hub.member("bank-a").await;
+    // A person logs in with BankID (the personal number arrives in completionData),
+    // flags herself with a signature, is looked up, and reads every page about her.
+    let mut web = web_support::WebClient::new(&hub);
+    let mut pages = vec![web.login(&hub, web_support::ANNA).await.body];
+    let signed = web
+        .sign(
+            &hub,
+            "/my/flags",
+            &[("duration_days", "365")],
+            web_support::ANNA,
+        )
+        .await;
+    assert_eq!(signed["next"], "/my/done");
+    assert_eq!(hub.match_one(&key, "19900101-2385").await.0, 200);
+    for path in ["/my/done", "/my", "/my/lookups", "/my/export"] {
+        let page = web.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        pages.push(page.body);
+    }
     assert_eq!(hub.place_flag(&key, PN).await.0, 201);
     // Indicators on several kinds, a dispute and a match on them.
     let (_, reporter) = hub
@@ -98,7 +124,10 @@ async fn raw_identifiers_never_reach_the_database_or_the_logs() -> TestResult {
     hub.stop().await;
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
     assert!(logs.contains("/v1/matches"), "logs were captured");
+    let pages = pages.join("\n");
+    assert!(pages.contains("Anna Andersson"), "pages were captured");
     for raw in FORBIDDEN {
+        assert!(!pages.contains(raw), "{raw} found in a page");
         assert!(!at_rest.contains(raw), "{raw} found in the database");
         assert!(!logs.contains(raw), "{raw} found in the logs");
     }
@@ -133,6 +162,7 @@ async fn postgres_text(hub: &TestHub) -> String {
     .collect();
     assert!(tables.iter().any(|t| t == "flags"));
     assert!(tables.iter().any(|t| t == "indicators"));
+    assert!(tables.iter().any(|t| t == "web_sessions"));
     let mut out = String::new();
     for t in tables {
         let rows = sqlx::query(&format!("SELECT x::text AS row FROM {t} x"))
