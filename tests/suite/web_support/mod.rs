@@ -188,35 +188,20 @@ pub async fn pending_orders(hub: &TestHub) -> Vec<Value> {
 
 /// The user approves the only pending order in their BankID app as `pn`.
 pub async fn approve_pending(hub: &TestHub, pn: &str) -> Value {
-    let orders = pending_orders(hub).await;
-    assert_eq!(orders.len(), 1, "{orders:?}");
-    let order = orders[0].clone();
-    device(
-        hub,
-        &format!(
-            "/api/orders/{}/approve",
-            order["orderRef"].as_str().unwrap()
-        ),
-        json!({"personalNumber": pn}),
-    )
-    .await;
-    order
+    act(hub, "approve", json!({ "personalNumber": pn })).await
 }
 
 /// A device-surface action (`cancel`, `expire`, …) on the only pending order.
 pub async fn act_on_pending(hub: &TestHub, action: &str) -> Value {
+    act(hub, action, json!({})).await
+}
+
+async fn act(hub: &TestHub, action: &str, body: Value) -> Value {
     let orders = pending_orders(hub).await;
     assert_eq!(orders.len(), 1, "{orders:?}");
     let order = orders[0].clone();
-    device(
-        hub,
-        &format!(
-            "/api/orders/{}/{action}",
-            order["orderRef"].as_str().unwrap()
-        ),
-        json!({}),
-    )
-    .await;
+    let order_ref = order["orderRef"].as_str().unwrap();
+    device(hub, &format!("/api/orders/{order_ref}/{action}"), body).await;
     order
 }
 
