@@ -8,6 +8,7 @@ mod api;
 pub mod audit;
 mod backup;
 pub mod bankid;
+mod callers;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -45,6 +45,7 @@ pub struct RetentionReport {
     pub indicators_purged: u64,
     pub idempotency_keys_deleted: u64,
     pub sessions_deleted: u64,
+    pub caller_verifications_purged: u64,
 }
 
 impl RetentionReport {
@@ -69,6 +70,11 @@ pub async fn run_pass(
         idempotency_keys_deleted: store
             .delete_idempotency_keys(policy.idempotency_forgotten_at_or_before(now))
             .await?,
+        // A verification's answer (with the name BankID returned) is for the call it was
+        // made for; the audit log keeps that it happened.
+        caller_verifications_purged: store
+            .purge_ended_verifications(now - Duration::hours(CALLER_VERIFICATION_HOURS))
+            .await?,
         sessions_deleted: store
             .delete_ended_sessions(
                 now - secs(policy.session_idle_secs),
@@ -77,6 +83,9 @@ pub async fn run_pass(
             .await?,
     })
 }
+
+/// Hours an ended caller verification is kept for the member that asked.
+pub const CALLER_VERIFICATION_HOURS: i64 = 24;
 
 fn secs(s: u64) -> Duration {
     Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bulk;
+mod callers;
 mod client;
 mod extract;
 mod flags;
@@ -140,6 +141,19 @@ impl AppState {
             pseudonymiser: &self.pseudonymiser,
             policy: &self.settings.indicators,
         }
+    }
+
+    /// Caller verification needs BankID; without it the routes answer 503.
+    pub(crate) fn callers(&self) -> Result<crate::callers::Callers<'_>, ApiError> {
+        let bankid = self.bankid.as_deref().ok_or(ApiError::Unavailable)?;
+        Ok(crate::callers::Callers {
+            store: &self.store,
+            audit: &self.audit,
+            pseudonymiser: &self.pseudonymiser,
+            policy: &self.settings.indicators,
+            bankid: bankid.client(),
+            poll: bankid.poll_interval(),
+        })
     }
 
     pub(crate) fn flags(&self) -> crate::flags::Flags<'_> {

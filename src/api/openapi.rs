@@ -9,7 +9,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ApiError;
-use super::{audit, bulk, flags, health, indicators, matches};
+use super::{audit, bulk, callers, flags, health, indicators, matches};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use super::{audit, bulk, flags, health, indicators, matches};
     paths(flags::place, flags::get, flags::lift, matches::run, bulk::run,
         indicators::publish, indicators::get, indicators::list, indicators::revoke,
         indicators::uphold, indicators::sighting, indicators::false_positive, indicators::dispute,
+        callers::start, callers::get, callers::cancel, callers::enrol, callers::list, callers::disable,
         audit::checkpoint, audit::public_key,
         audit::entries, audit::inclusion, audit::consistency, serve, health::live, health::ready),
     modifiers(&BearerAuth)

@@ -17,7 +17,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::extract::RequiredScope;
 use super::health::Readiness;
-use super::{AppState, audit, bulk, flags, health, indicators, matches, openapi};
+use super::{AppState, audit, bulk, callers, flags, health, indicators, matches, openapi};
 use crate::members::Scope;
 
 /// The methods the hub serves. Kept to the ones in use so a route's method is known
@@ -79,7 +79,10 @@ where
 /// process never share a cached readiness answer.
 pub(crate) fn table(readiness: &Arc<Readiness>) -> Vec<Route> {
     let readiness = readiness.clone();
-    use Scope::{AuditRead, FlagsRead, FlagsWrite, IndicatorsRead, IndicatorsWrite, MatchesRead};
+    use Scope::{
+        AgentsManage, AuditRead, CallersVerify, FlagsRead, FlagsWrite, IndicatorsRead,
+        IndicatorsWrite, MatchesRead,
+    };
     use Verb::{Get, Post};
     vec![
         route(Post, "/v1/flags", Some(FlagsWrite), flags::place),
@@ -134,6 +137,32 @@ pub(crate) fn table(readiness: &Arc<Readiness>) -> Vec<Route> {
             "/v1/indicators/disputes",
             Some(IndicatorsWrite),
             indicators::dispute,
+        ),
+        route(
+            Post,
+            "/v1/caller-verifications",
+            Some(CallersVerify),
+            callers::start,
+        ),
+        route(
+            Get,
+            "/v1/caller-verifications/{id}",
+            Some(CallersVerify),
+            callers::get,
+        ),
+        route(
+            Post,
+            "/v1/caller-verifications/{id}/cancel",
+            Some(CallersVerify),
+            callers::cancel,
+        ),
+        route(Post, "/v1/agents", Some(AgentsManage), callers::enrol),
+        route(Get, "/v1/agents", Some(AgentsManage), callers::list),
+        route(
+            Post,
+            "/v1/agents/{id}/disable",
+            Some(AgentsManage),
+            callers::disable,
         ),
         route(Get, "/v1/audit/checkpoint", None, audit::checkpoint),
         route(Get, "/v1/audit/public-key", None, audit::public_key),

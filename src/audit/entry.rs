@@ -62,6 +62,12 @@ pub enum Action {
     IndicatorDispute,
     #[strum(serialize = "indicator.uphold")]
     IndicatorUphold,
+    /// A caller verification started: a lookup of the claimed number (and the phone).
+    #[strum(serialize = "caller.verify.start")]
+    CallerVerifyStart,
+    /// A caller verification ended; the outcome says how.
+    #[strum(serialize = "caller.verify.end")]
+    CallerVerifyEnd,
     #[strum(serialize = "operator.member.add")]
     MemberAdd,
     #[strum(serialize = "operator.member.suspend")]
@@ -99,6 +105,14 @@ pub enum Outcome {
     AlreadyRevoked,
     Disputed,
     Upheld,
+    /// A caller verification: the person confirmed the call in BankID.
+    Verified,
+    /// …the person declined the call (not on this call).
+    DeclinedCall,
+    Cancelled,
+    Expired,
+    /// …BankID was unavailable, another order started, or BankID refused.
+    Failed,
 }
 
 /// Why a member asks. Mandatory (GDPR purpose limitation) and shown to the consumer.
@@ -459,6 +473,8 @@ mod tests {
         assert_eq!(person.actor.label(), "person");
         assert_ne!(leaf_hash(&person, 0), leaf_hash(&row(), 0));
         assert_eq!(Action::FlagRenew.as_str(), "flag.renew");
+        assert_eq!(Action::CallerVerifyEnd.as_str(), "caller.verify.end");
+        assert_eq!(Outcome::DeclinedCall.as_str(), "declined_call");
     }
 
     #[test]

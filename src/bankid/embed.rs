@@ -53,10 +53,16 @@ pub struct BankId {
 
 impl BankId {
     /// BankID backed by a running simulator (its device surface answering loopback
-    /// host names only), with `timeout` per request towards it.
-    pub fn with_simulator(sim: &SimHandle, timeout: Duration) -> Result<BankId, StartError> {
+    /// host names only), with `timeout` per request towards it and `poll_interval`
+    /// between collects of a waiting caller.
+    pub fn with_simulator(
+        sim: &SimHandle,
+        timeout: Duration,
+        poll_interval: Duration,
+    ) -> Result<BankId, StartError> {
         let mut config = sim.client_config()?;
         config.timeout = timeout;
+        config.poll_interval = poll_interval;
         Ok(BankId {
             device_router: Some(sim.device_router()),
             client: BankIdClient::new(config)?,
@@ -66,6 +72,11 @@ impl BankId {
     /// The RP API client.
     pub fn client(&self) -> &BankIdClient {
         &self.client
+    }
+
+    /// How often a waiting caller collects an order (`bankid.poll_interval_ms`).
+    pub fn poll_interval(&self) -> Duration {
+        self.client.poll_interval
     }
 
     /// The routes to merge into the hub's router: the simulator's device

@@ -34,6 +34,12 @@ pub enum Scope {
     #[serde(rename = "audit:read")]
     #[strum(serialize = "audit:read")]
     AuditRead,
+    #[serde(rename = "callers:verify")]
+    #[strum(serialize = "callers:verify")]
+    CallersVerify,
+    #[serde(rename = "agents:manage")]
+    #[strum(serialize = "agents:manage")]
+    AgentsManage,
 }
 
 impl Scope {

@@ -10,6 +10,7 @@
 mod audit;
 mod availability;
 mod backup;
+mod callers;
 mod flags;
 mod indicators;
 mod members;

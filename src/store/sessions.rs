@@ -15,17 +15,19 @@ pub struct SessionRow {
     pub display_name: Option<String>,
     pub pending: Option<String>,
     pub notice: Option<String>,
+    /// An agent console session: the enrolled agent who logged in.
+    pub agent_id: Option<String>,
     pub created_at: i64,
     pub last_seen_at: i64,
 }
 
-const COLUMNS: &str =
-    "id_hash, person_token, key_version, display_name, pending, notice, created_at, last_seen_at";
+const COLUMNS: &str = "id_hash, person_token, key_version, display_name, pending, notice, \
+     agent_id, created_at, last_seen_at";
 
 impl Store {
     pub async fn insert_session(&self, row: &SessionRow) -> Result<(), StoreError> {
         sqlx::query(&format!(
-            "INSERT INTO web_sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO web_sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(row.id_hash.as_slice())
         .bind(row.person_token.as_deref())
@@ -33,6 +35,7 @@ impl Store {
         .bind(row.display_name.as_deref())
         .bind(row.pending.as_deref())
         .bind(row.notice.as_deref())
+        .bind(row.agent_id.as_deref())
         .bind(row.created_at)
         .bind(row.last_seen_at)
         .execute(self.pool())

@@ -67,6 +67,7 @@ enum Notice {
     SignedByOther,
     NotChangeable,
     Invalid,
+    AgentRefused,
 }
 
 #[derive(Deserialize)]
@@ -120,15 +121,7 @@ async fn login_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response,
     if ctx.person().is_ok() {
         return Ok(Redirect::to("/my").into_response());
     }
-    // The login form needs a CSRF token, so a session starts here (without a person).
-    let (session, cookie) = match &ctx.session {
-        Some(s) => (s.clone(), None),
-        None => {
-            let s = state.web.sessions(&state).start(state.clock.now()).await?;
-            let cookie = s.cookie();
-            (s, Some(cookie))
-        }
-    };
+    let (session, cookie) = session_for_form(&state, &ctx).await?;
     let page = render(&LoginPage {
         c: chrome(&ctx),
         csrf: session.csrf(),
@@ -136,7 +129,23 @@ async fn login_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response,
     Ok(with_cookie(page, cookie))
 }
 
-fn with_cookie(mut resp: Response, cookie: Option<String>) -> Response {
+/// The session a login form belongs to: the request's, or a new one without a person
+/// (the form needs a CSRF token) with the cookie to set.
+pub(super) async fn session_for_form(
+    state: &AppState,
+    ctx: &Ctx,
+) -> Result<(Session, Option<String>), WebError> {
+    match &ctx.session {
+        Some(s) => Ok((s.clone(), None)),
+        None => {
+            let s = state.web.sessions(state).start(state.clock.now()).await?;
+            let cookie = s.cookie();
+            Ok((s, Some(cookie)))
+        }
+    }
+}
+
+pub(super) fn with_cookie(mut resp: Response, cookie: Option<String>) -> Response {
     if let Some(c) = cookie.and_then(|c| c.parse().ok()) {
         resp.headers_mut().insert(header::SET_COOKIE, c);
     }
@@ -155,7 +164,7 @@ async fn login_start(
 
 /// Starts a BankID order for the session (cancelling one it already had) and sends the
 /// browser to the order page.
-async fn begin_order(
+pub(super) async fn begin_order(
     state: &AppState,
     ctx: &Ctx,
     session: &Session,
@@ -321,10 +330,26 @@ async fn complete(
         let fresh = state
             .web
             .sessions(state)
-            .log_in(session, token, &done.user.name, now)
+            .log_in(session, token, &done.user.name, None, now)
             .await?;
         return Ok(Progress::Finished {
             next: "/my",
+            cookie: Some(fresh.cookie()),
+        });
+    }
+    if order.intent == Intent::AgentLogin {
+        let Ok(agent) = crate::callers::agents::console_login(&state.store, &token, now).await
+        else {
+            notice(state, session, &Notice::AgentRefused).await?;
+            return Ok(Progress::Failed);
+        };
+        let fresh = state
+            .web
+            .sessions(state)
+            .log_in(session, token, &agent.display_name, Some(&agent.id), now)
+            .await?;
+        return Ok(Progress::Finished {
+            next: "/agent/console",
             cookie: Some(fresh.cookie()),
         });
     }
@@ -341,7 +366,7 @@ async fn complete(
     };
     let decided = from_millis(order.started_at_ms);
     let result = match &order.intent {
-        Intent::Login => return Ok(Progress::Failed),
+        Intent::Login | Intent::AgentLogin => return Ok(Progress::Failed),
         Intent::Place {
             days,
             police_report,
@@ -504,6 +529,15 @@ async fn bankid_result(State(state): State<AppState>, ctx: Ctx) -> Result<Respon
         Notice::SignedByOther => t.signed_by_other,
         Notice::NotChangeable => t.not_changeable,
         Notice::Invalid => t.invalid_duration,
+        Notice::AgentRefused => {
+            return Ok(render(&MessagePage {
+                c: chrome(&ctx),
+                title: t.error_title,
+                message: t.agent_refused,
+                alert: true,
+                link: Some(("/agent", t.try_again)),
+            }));
+        }
         Notice::Placed { .. } | Notice::Renewed { .. } | Notice::Lifted => {
             return Ok(Redirect::to("/my").into_response());
         }

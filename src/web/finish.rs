@@ -150,6 +150,16 @@ fn failure_page(lang: Lang, path: &str, status: StatusCode, failure: Failure) ->
             t.invalid_police_report,
             ("/my", t.back_to_my_page),
         ),
+        Failure::InvalidPersonalNumber => (
+            t.error_title,
+            t.agent_invalid_pn,
+            ("/agent/console", t.agent_next_call),
+        ),
+        Failure::InvalidPhone => (
+            t.error_title,
+            t.agent_invalid_phone,
+            ("/agent/console", t.agent_next_call),
+        ),
         Failure::InvalidDuration => (
             t.error_title,
             t.invalid_duration,

@@ -165,6 +165,35 @@ pub struct Texts {
     pub sign_until: &'static str,
     pub sign_report: &'static str,
     pub login_visible: &'static str,
+    pub agent_title: &'static str,
+    pub agent_login_text: &'static str,
+    pub agent_refused: &'static str,
+    pub agent_form_title: &'static str,
+    pub agent_pn_label: &'static str,
+    pub agent_pn_help: &'static str,
+    pub agent_initiator_legend: &'static str,
+    pub agent_initiator_user: &'static str,
+    pub agent_initiator_rp: &'static str,
+    pub agent_phone_label: &'static str,
+    pub agent_start: &'static str,
+    pub agent_next_call: &'static str,
+    pub agent_say: &'static str,
+    pub agent_verified: &'static str,
+    pub agent_not_verified: &'static str,
+    pub agent_pending: &'static str,
+    pub agent_declined: &'static str,
+    pub agent_cancelled: &'static str,
+    pub agent_expired: &'static str,
+    pub agent_started_elsewhere: &'static str,
+    pub agent_unavailable: &'static str,
+    pub agent_bankid_refused: &'static str,
+    pub agent_name: &'static str,
+    pub agent_warning_flagged: &'static str,
+    pub agent_warning_reported_pn: &'static str,
+    pub agent_warning_reported_phone: &'static str,
+    pub agent_cancel: &'static str,
+    pub agent_invalid_pn: &'static str,
+    pub agent_invalid_phone: &'static str,
 }
 
 pub static SV: Texts = Texts {
@@ -263,6 +292,35 @@ pub static SV: Texts = Texts {
     sign_until: "Spärren gäller till",
     sign_report: "Polisanmälan",
     login_visible: "Inloggning till Bedrägerispärr",
+    agent_title: "Kundtjänst – verifiera uppringare",
+    agent_login_text: "Logga in med ditt eget BankID. Bara handläggare som din organisation har registrerat kommer in.",
+    agent_refused: "Du är inte registrerad som handläggare, din behörighet har upphört eller din organisation är avstängd.",
+    agent_form_title: "Ny verifiering",
+    agent_pn_label: "Personnummer som uppringaren uppger",
+    agent_pn_help: "12 siffror, till exempel 19900101-2385.",
+    agent_initiator_legend: "Vem ringde?",
+    agent_initiator_user: "Kunden ringde oss",
+    agent_initiator_rp: "Vi ringde kunden",
+    agent_phone_label: "Telefonnummer samtalet kommer från (valfritt)",
+    agent_start: "Verifiera med BankID",
+    agent_next_call: "Nästa samtal",
+    agent_say: "Be kunden öppna BankID-appen och bekräfta samtalet. Be aldrig kunden läsa upp en kod.",
+    agent_verified: "VERIFIERAD",
+    agent_not_verified: "INTE VERIFIERAD",
+    agent_pending: "VÄNTAR PÅ KUNDEN",
+    agent_declined: "Personen nekade samtalet i BankID: det är inte hen du pratar med.",
+    agent_cancelled: "Verifieringen avbröts.",
+    agent_expired: "Kunden bekräftade inte i tid.",
+    agent_started_elsewhere: "En annan BankID-order startades för personen. Starta om.",
+    agent_unavailable: "BankID svarar inte just nu. Försök igen om en stund.",
+    agent_bankid_refused: "BankID godtog inte personens BankID.",
+    agent_name: "Namn enligt BankID",
+    agent_warning_flagged: "VARNING: personnumret är spärrat för bedrägeri. Var extra noggrann.",
+    agent_warning_reported_pn: "VARNING: personnumret finns i polisanmälda bedrägerier.",
+    agent_warning_reported_phone: "VARNING: telefonnumret finns i polisanmälda bedrägerier.",
+    agent_cancel: "Avbryt verifieringen",
+    agent_invalid_pn: "Personnumret är inte giltigt. Kontrollera siffrorna.",
+    agent_invalid_phone: "Telefonnumret är inte giltigt.",
 };
 
 pub static EN: Texts = Texts {
@@ -361,6 +419,35 @@ pub static EN: Texts = Texts {
     sign_until: "The flag is valid until",
     sign_report: "Police report",
     login_visible: "Login to Fraud flag",
+    agent_title: "Customer service – verify a caller",
+    agent_login_text: "Log in with your own BankID. Only agents your organisation has enrolled get in.",
+    agent_refused: "You are not enrolled as an agent, your enrolment has ended, or your organisation is suspended.",
+    agent_form_title: "New verification",
+    agent_pn_label: "Personal number the caller gives",
+    agent_pn_help: "12 digits, for example 19900101-2385.",
+    agent_initiator_legend: "Who called?",
+    agent_initiator_user: "The customer called us",
+    agent_initiator_rp: "We called the customer",
+    agent_phone_label: "Phone number of the call (optional)",
+    agent_start: "Verify with BankID",
+    agent_next_call: "Next call",
+    agent_say: "Ask the customer to open the BankID app and confirm the call. Never ask the customer to read out a code.",
+    agent_verified: "VERIFIED",
+    agent_not_verified: "NOT VERIFIED",
+    agent_pending: "WAITING FOR THE CUSTOMER",
+    agent_declined: "The person declined the call in BankID: you are not talking to them.",
+    agent_cancelled: "The verification was cancelled.",
+    agent_expired: "The customer did not confirm in time.",
+    agent_started_elsewhere: "Another BankID order started for the person. Start again.",
+    agent_unavailable: "BankID is not answering right now. Try again in a moment.",
+    agent_bankid_refused: "BankID did not accept the person's BankID.",
+    agent_name: "Name according to BankID",
+    agent_warning_flagged: "WARNING: the personal number is flagged for fraud. Take extra care.",
+    agent_warning_reported_pn: "WARNING: the personal number appears in police-reported fraud.",
+    agent_warning_reported_phone: "WARNING: the phone number appears in police-reported fraud.",
+    agent_cancel: "Cancel the verification",
+    agent_invalid_pn: "The personal number is not valid. Check the digits.",
+    agent_invalid_phone: "The phone number is not valid.",
 };
 
 impl Texts {
@@ -398,15 +485,35 @@ impl Texts {
             (Action::FlagLift, _, false) => "Lifted a flag",
             (Action::FlagRead, _, true) => "Läste en spärr",
             (Action::FlagRead, _, false) => "Read a flag",
+            (Action::CallerVerifyStart, _, true) => "Bad dig bekräfta ett telefonsamtal med BankID",
+            (Action::CallerVerifyStart, _, false) => {
+                "Asked you to confirm a phone call with BankID"
+            }
+            (Action::CallerVerifyEnd, _, true) => "Telefonverifiering avslutad",
+            (Action::CallerVerifyEnd, _, false) => "Phone verification ended",
             (_, _, true) => "Annan åtgärd",
             (_, _, false) => "Other action",
         }
     }
 
-    /// What a member was told by a match.
+    /// What a member was told by a match (or a caller verification).
     pub fn told(&self, action: Action, outcome: Outcome) -> &'static str {
         let sv = self.lang == Lang::Sv;
-        if action != Action::Match {
+        if action == Action::CallerVerifyEnd {
+            return match (outcome, sv) {
+                (Outcome::Verified, true) => "Du bekräftade samtalet",
+                (Outcome::Verified, false) => "You confirmed the call",
+                (Outcome::DeclinedCall, true) => "Du nekade samtalet",
+                (Outcome::DeclinedCall, false) => "You declined the call",
+                (Outcome::Cancelled, true) => "Avbruten",
+                (Outcome::Cancelled, false) => "Cancelled",
+                (Outcome::Expired, true) => "Ingen bekräftelse i tid",
+                (Outcome::Expired, false) => "Not confirmed in time",
+                (_, true) => "Misslyckades",
+                (_, false) => "Failed",
+            };
+        }
+        if action != Action::Match && action != Action::CallerVerifyStart {
             return "–";
         }
         match (outcome, sv) {

@@ -3,6 +3,7 @@
 //! cases (`flags::own`, `consumers`) and render; sessions, CSRF, languages and the
 //! security headers live here, once, for every page.
 
+mod agent;
 mod config;
 mod consumer;
 mod finish;
@@ -65,9 +66,11 @@ impl WebState {
 /// The pages' routes, with their own limits and headers; merged into the hub's router.
 pub fn router(state: &AppState) -> Router<AppState> {
     let web = state.web.clone();
-    let limited =
-        consumer::limited_routes().layer(tower::util::option_layer(ip_limit(&web.config)));
+    let limited = consumer::limited_routes()
+        .merge(agent::limited_routes())
+        .layer(tower::util::option_layer(ip_limit(&web.config)));
     consumer::open_routes()
+        .merge(agent::open_routes())
         .merge(limited)
         .layer(axum::middleware::from_fn_with_state(web, finish::finish))
 }
@@ -200,9 +203,14 @@ impl Ctx {
         Ok(session)
     }
 
-    /// The logged-in person's session, or a redirect to the login page.
+    /// The logged-in person's session, or a redirect to the login page. An agent
+    /// console session is not a consumer session.
     pub fn person(&self) -> Result<(&Session, crate::pseudonym::Token), WebError> {
-        let session = self.session.as_ref().ok_or(WebError::NotLoggedIn)?;
+        let session = self
+            .session
+            .as_ref()
+            .filter(|s| s.row.agent_id.is_none())
+            .ok_or(WebError::NotLoggedIn)?;
         let person = session.person().ok_or(WebError::NotLoggedIn)?;
         Ok((session, person))
     }
@@ -214,6 +222,9 @@ impl Ctx {
 pub enum WebError {
     #[error("not logged in")]
     NotLoggedIn,
+    /// No agent console session (or the agent may no longer use it).
+    #[error("not logged in to the agent console")]
+    AgentLogin,
     #[error("forbidden (CSRF or origin check)")]
     Forbidden,
     #[error("not found")]
@@ -247,6 +258,8 @@ pub enum Failure {
     NotFound,
     InvalidPoliceReport,
     InvalidDuration,
+    InvalidPersonalNumber,
+    InvalidPhone,
     NotChangeable,
     SignedByOther,
     BankId(Rfa),
@@ -258,6 +271,7 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, failure) = match self {
             WebError::NotLoggedIn => return Redirect::to("/login").into_response(),
+            WebError::AgentLogin => return Redirect::to("/agent").into_response(),
             WebError::TooMany { retry_after_secs } => {
                 return finish::too_many_response(retry_after_secs);
             }

@@ -18,6 +18,8 @@ use crate::clock::to_millis;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Intent {
     Login,
+    /// An agent logging in to the agent console.
+    AgentLogin,
     Place {
         days: i64,
         police_report: Option<String>,
@@ -33,7 +35,7 @@ pub enum Intent {
 
 impl Intent {
     pub fn is_sign(&self) -> bool {
-        !matches!(self, Intent::Login)
+        !matches!(self, Intent::Login | Intent::AgentLogin)
     }
 }
 

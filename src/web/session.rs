@@ -113,19 +113,22 @@ impl Sessions<'_> {
 
     /// A new session without a person (before login).
     pub async fn start(&self, now: DateTime<Utc>) -> Result<Session, StoreError> {
-        self.insert(None, None, now).await
+        self.insert(None, None, None, now).await
     }
 
     /// Login: the old session (if any) is deleted and a new id is issued for the person.
+    /// `agent_id` names the enrolled agent of an agent-console login.
     pub async fn log_in(
         &self,
         old: &Session,
         person: Token,
         display_name: &str,
+        agent_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Session, StoreError> {
         self.store.delete_session(old.id_hash()).await?;
-        self.insert(Some(person), Some(display_name), now).await
+        self.insert(Some(person), Some(display_name), agent_id, now)
+            .await
     }
 
     pub async fn end(&self, session: &Session) -> Result<(), StoreError> {
@@ -136,6 +139,7 @@ impl Sessions<'_> {
         &self,
         person: Option<Token>,
         display_name: Option<&str>,
+        agent_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Session, StoreError> {
         let id: [u8; 32] = rand::random();
@@ -146,6 +150,7 @@ impl Sessions<'_> {
             display_name: display_name.map(str::to_string),
             pending: None,
             notice: None,
+            agent_id: agent_id.map(str::to_string),
             created_at: to_millis(now),
             last_seen_at: to_millis(now),
         };

@@ -13,6 +13,7 @@ mod browser_support;
 mod common;
 mod web_support;
 
+mod agent_console;
 mod api_surface;
 mod audit_log;
 mod audit_under_load;
@@ -29,6 +30,7 @@ mod bankid_tls;
 mod browser_consumer;
 mod browser_device_page;
 mod bulk;
+mod callers;
 mod cli;
 mod client_limits;
 mod consumer_web;

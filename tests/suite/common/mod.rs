@@ -197,6 +197,7 @@ impl TestHub {
             let bankid = fraudhub::bankid::BankId::with_simulator(
                 &sim,
                 std::time::Duration::from_secs(config.bankid.timeout_secs),
+                std::time::Duration::from_millis(config.bankid.poll_interval_ms),
             )
             .expect("bankid client");
             hub.set_bankid(Arc::new(bankid));
