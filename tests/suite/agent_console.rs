@@ -7,7 +7,7 @@ use std::time::Duration;
 use fraudhub::members::MemberStatus;
 use serde_json::{Value, json};
 
-use crate::browser_support::start_driver;
+use crate::browser_support::{Session, axe_source, start_driver};
 use crate::common::TestHub;
 use crate::web_support::{ANNA, ERIK, Page, WebClient, approve_pending, device, pending_orders};
 
@@ -256,22 +256,45 @@ async fn another_members_verification_does_not_exist_in_the_console() {
     assert_eq!(still["status"], "pending");
 }
 
+/// The person's phone in a browser window of its own: the simulator's device page.
+async fn on_device_page(phone: &Session<'_>, hub: &TestHub, buttons: &[&str]) {
+    for selector in buttons {
+        phone.goto(&format!("{}/bankid-sim/", hub.base)).await;
+        phone.click(selector).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_agent_console_journey_works_in_a_real_browser() {
     let Some(driver) = start_driver().await else {
         return;
     };
+    let Some(axe) = axe_source() else {
+        return;
+    };
     let hub = hub().await;
     let (_, key) = hub.member_with("bank-a", SCOPES, 1000, 1000).await;
     enrol(&hub, &key, ERIK, json!({})).await;
-    let profile = tempfile::tempdir().unwrap();
+    let (profile, phone_profile) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let b = driver.session(profile.path()).await;
+    let phone = driver.session(phone_profile.path()).await;
     b.goto(&format!("{}/agent", hub.base)).await;
+    assert_eq!(b.axe_violations(&axe).await, json!([]), "agent login page");
     b.click("#login").await;
     b.wait_for_path("/bankid").await;
-    // The agent's phone approves the login (the QR scan is covered by the consumer test).
-    approve_pending(&hub, ERIK).await;
+    // The agent approves the login as themselves on the simulator's device page.
+    on_device_page(
+        &phone,
+        &hub,
+        &[&format!(
+            "select[name=personalNumber] option[value='{ERIK}']"
+        )],
+    )
+    .await;
+    phone.click("form[action$='/approve'] button").await;
     b.wait_for_path("/agent/console").await;
+    assert_eq!(b.axe_violations(&axe).await, json!([]), "console");
     b.type_into("#personal_number", "19900101-2385").await;
     b.type_into("#caller_phone", "070-1234567").await;
     b.click("#start").await;
@@ -283,8 +306,16 @@ async fn the_agent_console_journey_works_in_a_real_browser() {
     }
     // A marker that a page load would wipe: the status must change in place.
     b.execute("window.__same_page = true; return true;").await;
-    phone_app(&hub, "confirm-call").await;
-    phone_app(&hub, "approve").await;
+    // Anna's phone: she confirms the call, then identifies.
+    on_device_page(
+        &phone,
+        &hub,
+        &[
+            "form[action$='/confirm-call'] button",
+            "form[action$='/approve'] button",
+        ],
+    )
+    .await;
     let mut headline = Value::Null;
     for _ in 0..200 {
         headline = b
@@ -306,6 +337,7 @@ async fn the_agent_console_journey_works_in_a_real_browser() {
     );
     let text = b.execute("return document.body.innerText;").await;
     assert!(text.as_str().unwrap().contains("Anna Andersson"));
+    assert_eq!(b.axe_violations(&axe).await, json!([]), "result page");
     let png = b.screenshot().await;
     let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -324,4 +356,5 @@ async fn the_agent_console_journey_works_in_a_real_browser() {
         0
     );
     b.close().await;
+    phone.close().await;
 }

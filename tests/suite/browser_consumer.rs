@@ -10,31 +10,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::browser_support::{Session, start_driver};
+use crate::browser_support::{Session, axe_source, start_driver};
 use crate::common::TestHub;
 use crate::web_support::{ANNA, ANNA_NAME};
-
-fn axe_source() -> Option<String> {
-    let path = std::env::var("FRAUDHUB_TEST_AXE_JS").map_or_else(
-        |_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("target/axe/node_modules/axe-core/axe.min.js")
-        },
-        PathBuf::from,
-    );
-    match std::fs::read_to_string(&path) {
-        Ok(s) => Some(s),
-        Err(_) => {
-            assert!(
-                std::env::var("FRAUDHUB_TEST_REQUIRE_BROWSER").is_err(),
-                "FRAUDHUB_TEST_REQUIRE_BROWSER is set but axe-core is missing at {}",
-                path.display()
-            );
-            eprintln!("skipped: axe-core not installed (scripts/test.sh installs it)");
-            None
-        }
-    }
-}
 
 struct Journey<'a> {
     browser: Session<'a>,

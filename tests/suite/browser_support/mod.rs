@@ -248,3 +248,43 @@ impl Session<'_> {
         self.call(reqwest::Method::DELETE, "", None).await;
     }
 }
+
+/// axe-core's script, or `None` (a skip) when it is not installed and the browser is not
+/// required (`scripts/test.sh` installs it into `target/axe`).
+pub fn axe_source() -> Option<String> {
+    let path = std::env::var("FRAUDHUB_TEST_AXE_JS").map_or_else(
+        |_| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("target/axe/node_modules/axe-core/axe.min.js")
+        },
+        std::path::PathBuf::from,
+    );
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Some(s),
+        Err(_) => {
+            assert!(
+                std::env::var("FRAUDHUB_TEST_REQUIRE_BROWSER").is_err(),
+                "FRAUDHUB_TEST_REQUIRE_BROWSER is set but axe-core is missing at {}",
+                path.display()
+            );
+            eprintln!("skipped: axe-core not installed (scripts/test.sh installs it)");
+            None
+        }
+    }
+}
+
+impl Session<'_> {
+    /// Runs axe-core on the current page and returns its serious and critical
+    /// violations (`[]` when there are none).
+    pub async fn axe_violations(&self, axe: &str) -> Value {
+        self.execute(&format!("{axe};return true;")).await;
+        self.execute_async(
+            "const done = arguments[arguments.length - 1];\
+             axe.run(document, {resultTypes: ['violations']}).then(r => done(\
+               r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+                 .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))\
+             .catch(e => done(['axe failed: ' + e]));",
+        )
+        .await
+    }
+}
