@@ -26,7 +26,6 @@ pub fn open_routes() -> Router<AppState> {
         .route("/agent", get(login_page))
         .route("/agent/console", get(console))
         .route("/agent/verifications/{id}", get(call_page))
-        .route("/static/agent.js", get(agent_js))
 }
 
 pub fn limited_routes() -> Router<AppState> {
@@ -59,11 +58,7 @@ struct CallPage {
     c: Chrome,
     csrf: String,
     id: String,
-    pending: bool,
-    tone: &'static str,
-    headline: &'static str,
-    detail: String,
-    warnings: Vec<&'static str>,
+    s: Shown,
 }
 
 #[derive(Deserialize)]
@@ -85,7 +80,7 @@ fn chrome(ctx: &Ctx) -> Chrome {
         .as_ref()
         .filter(|s| s.row.agent_id.is_some())
         .map(|s| s.csrf());
-    Chrome::new(ctx.lang, &ctx.path, logout)
+    Chrome::new(ctx.lang, &ctx.path, logout).for_agent()
 }
 
 /// The agent of this console session, still enrolled and allowed in; otherwise back to
@@ -200,7 +195,9 @@ async fn start(
     Ok(Redirect::to(&format!("/agent/verifications/{}", v.id)).into_response())
 }
 
-/// The verification's state in plain words.
+/// The verification's state in plain words: the page renders it, and the page's script
+/// gets it as JSON to update the page in place.
+#[derive(Serialize)]
 struct Shown {
     pending: bool,
     tone: &'static str,
@@ -275,26 +272,12 @@ async fn call_page(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let v = current(&state, &ctx, &id).await?;
-    let s = shown(ctx.lang.texts(), &v, ctx.lang == super::Lang::En);
     Ok(render(&CallPage {
         c: chrome(&ctx),
         csrf: ctx.session.as_ref().map(|s| s.csrf()).unwrap_or_default(),
+        s: shown(ctx.lang.texts(), &v, ctx.lang == super::Lang::En),
         id: v.id,
-        pending: s.pending,
-        tone: s.tone,
-        headline: s.headline,
-        detail: s.detail,
-        warnings: s.warnings,
     }))
-}
-
-#[derive(Serialize)]
-struct StatusJson {
-    pending: bool,
-    tone: &'static str,
-    headline: &'static str,
-    detail: String,
-    warnings: Vec<&'static str>,
 }
 
 async fn status(
@@ -303,15 +286,7 @@ async fn status(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let v = current(&state, &ctx, &id).await?;
-    let s = shown(ctx.lang.texts(), &v, ctx.lang == super::Lang::En);
-    Ok(axum::Json(StatusJson {
-        pending: s.pending,
-        tone: s.tone,
-        headline: s.headline,
-        detail: s.detail,
-        warnings: s.warnings,
-    })
-    .into_response())
+    Ok(axum::Json(shown(ctx.lang.texts(), &v, ctx.lang == super::Lang::En)).into_response())
 }
 
 async fn cancel(
@@ -327,15 +302,4 @@ async fn cancel(
         .await
         .map_err(caller_error)?;
     Ok(Redirect::to(&format!("/agent/verifications/{id}")).into_response())
-}
-
-async fn agent_js() -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/javascript; charset=utf-8",
-        )],
-        include_str!("static/agent.js"),
-    )
-        .into_response()
 }

@@ -39,8 +39,7 @@ pub fn open_routes() -> Router<AppState> {
         .route("/my/done", get(done_page))
         .route("/my/lookups", get(lookups_page))
         .route("/lang/{lang}", get(set_lang))
-        .route("/static/site.css", get(site_css))
-        .route("/static/bankid.js", get(bankid_js))
+        .route("/static/{name}", get(asset))
 }
 
 /// Login starts, status polls, exports and every form post: limited per client address.
@@ -826,18 +825,19 @@ async fn set_lang(Path(lang): Path<String>, Query(q): Query<To>) -> Response {
     see_other_with_cookie(&to, Some(cookie))
 }
 
-async fn site_css() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("static/site.css"),
-    )
-        .into_response()
-}
-
-async fn bankid_js() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("static/bankid.js"),
-    )
-        .into_response()
+/// The pages' own files (no inline script or style anywhere, so CSP allows only these).
+async fn asset(Path(name): Path<String>) -> Response {
+    let (content_type, body) = match name.as_str() {
+        "site.css" => ("text/css; charset=utf-8", include_str!("static/site.css")),
+        "bankid.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("static/bankid.js"),
+        ),
+        "agent.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("static/agent.js"),
+        ),
+        _ => return WebError::NotFound.into_response(),
+    };
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }

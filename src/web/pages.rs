@@ -18,6 +18,8 @@ pub struct Chrome {
     pub other_lang: &'static str,
     pub switch_href: String,
     pub logout_csrf: Option<String>,
+    /// An agent console page: no link to the consumer's own pages.
+    pub agent: bool,
 }
 
 impl Chrome {
@@ -28,7 +30,13 @@ impl Chrome {
             other_lang: lang.other().code(),
             switch_href: format!("/lang/{}?to={}", lang.other().code(), safe_path(path)),
             logout_csrf,
+            agent: false,
         }
+    }
+
+    pub fn for_agent(mut self) -> Chrome {
+        self.agent = true;
+        self
     }
 }
 

@@ -20,7 +20,7 @@
       warnings.appendChild(li);
     });
     if (!s.pending) {
-      ["cancel-form", "refresh"].forEach(function (id) {
+      ["cancel-form", "refresh", "say"].forEach(function (id) {
         var el = document.getElementById(id);
         if (el) { el.parentNode.removeChild(el); }
       });
