@@ -55,6 +55,8 @@ pub struct Config {
     pub bankid: BankIdSettings,
     /// The consumer pages: sessions and per-address and per-person limits.
     pub web: crate::web::WebConfig,
+    /// Webhook delivery: retries, disabling, timeouts and the SSRF allow-list.
+    pub webhooks: crate::events::webhooks::WebhookSettings,
     /// Distinct personal numbers a member may look up per UTC day, unless set per member
     /// with `fraudhub member quota --daily-subjects`.
     pub default_daily_subject_budget: u64,
@@ -133,6 +135,7 @@ impl Default for Config {
             audit_retention_days: 365,
             bankid: BankIdSettings::default(),
             web: crate::web::WebConfig::default(),
+            webhooks: crate::events::webhooks::WebhookSettings::default(),
             default_daily_subject_budget: 100_000,
             sweep_window_secs: 600,
             sweep_same_birth_date_max: 50,
@@ -217,6 +220,18 @@ impl Config {
         }
         if let Err((field, reason)) = self.web.validate() {
             return invalid(field, reason);
+        }
+        if self.webhooks.disable_after_secs < 86_400 {
+            return invalid(
+                "webhooks.disable_after_secs",
+                "must be at least 86400: failing endpoints are retried for at least a day",
+            );
+        }
+        if self.webhooks.retry_base_ms == 0 || self.webhooks.timeout_ms == 0 {
+            return invalid(
+                "webhooks.retry_base_ms",
+                "retry_base_ms and timeout_ms must be > 0",
+            );
         }
         if !(1..=10_000).contains(&self.max_match_identifiers) {
             return invalid("max_match_identifiers", "must be between 1 and 10000");

@@ -125,6 +125,11 @@ impl Hub {
                     under_review_after: i64::from(config.indicator_under_review_after),
                     dispute_answer_days: i64::from(config.indicator_dispute_answer_days),
                 },
+                webhooks: config.webhooks.clone(),
+                webhook_urls: crate::events::ssrf::UrlPolicy {
+                    https_only: config.production,
+                    allowed_hosts: config.webhooks.allowed_hosts.clone(),
+                },
             }),
             bankid: None,
             web: Arc::new(crate::web::WebState::new(
@@ -220,6 +225,13 @@ pub async fn serve(
         retention,
         stop.clone(),
     ));
+    let deliveries = tokio::spawn(crate::events::webhooks::run(
+        store.clone(),
+        clock.clone(),
+        state.settings.webhooks.clone(),
+        state.settings.webhook_urls.clone(),
+        stop.clone(),
+    ));
     let metrics_task = metrics_listener.map(|l| {
         crate::metrics::spawn_listener(
             l,
@@ -231,6 +243,7 @@ pub async fn serve(
     let served = serve_app(listener, router(state), conn_limits, shutdown).await;
     stop.cancel();
     let _ = housekeeping.await;
+    let _ = deliveries.await;
     if let Some(task) = metrics_task {
         match task.await {
             Ok(Ok(())) => {}
@@ -270,6 +283,11 @@ async fn housekeeping(
         match log.checkpoint(now).await {
             Ok(cp) => tracing::debug!(size = cp.size, "checkpoint current"),
             Err(e) => tracing::error!(error = %e, "checkpoint failed"),
+        }
+        match crate::events::announce_expiries(&store, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(announced = n, "flag expiries announced to watchers"),
+            Err(e) => tracing::error!(error = %e, "announcing flag expiries failed"),
         }
         match run_pass(&store, &retention, now).await {
             Ok(r) if r.is_empty() => {}

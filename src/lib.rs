@@ -15,6 +15,7 @@ pub mod config;
 mod consumers;
 mod enumeration;
 mod errors;
+pub mod events;
 mod flags;
 pub mod hub;
 mod idempotency;

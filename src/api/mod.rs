@@ -5,6 +5,7 @@ mod audit;
 mod bulk;
 mod callers;
 mod client;
+mod events;
 mod extract;
 mod flags;
 mod health;
@@ -62,6 +63,9 @@ pub struct Settings {
     pub quota_share: crate::quota_share::QuotaShare,
     /// Which indicators count, and for how much.
     pub indicators: crate::indicators::rules::IndicatorPolicy,
+    /// Webhook delivery, and which URLs may be registered.
+    pub webhooks: crate::events::webhooks::WebhookSettings,
+    pub webhook_urls: crate::events::ssrf::UrlPolicy,
 }
 
 #[derive(Clone)]

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ApiError;
-use super::{audit, bulk, callers, flags, health, indicators, matches};
+use super::{audit, bulk, callers, events, flags, health, indicators, matches};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,8 @@ use super::{audit, bulk, callers, flags, health, indicators, matches};
         indicators::publish, indicators::get, indicators::list, indicators::revoke,
         indicators::uphold, indicators::sighting, indicators::false_positive, indicators::dispute,
         callers::start, callers::get, callers::cancel, callers::enrol, callers::list, callers::disable,
+        events::watch, events::list, events::unwatch, events::bulk, events::feed, events::register,
+        events::list_webhooks, events::rotate, events::replay, events::deliveries,
         audit::checkpoint, audit::public_key,
         audit::entries, audit::inclusion, audit::consistency, serve, health::live, health::ready),
     modifiers(&BearerAuth)

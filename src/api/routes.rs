@@ -17,7 +17,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::extract::RequiredScope;
 use super::health::Readiness;
-use super::{AppState, audit, bulk, callers, flags, health, indicators, matches, openapi};
+use super::{AppState, audit, bulk, callers, events, flags, health, indicators, matches, openapi};
 use crate::members::Scope;
 
 /// The methods the hub serves. Kept to the ones in use so a route's method is known
@@ -80,8 +80,8 @@ where
 pub(crate) fn table(readiness: &Arc<Readiness>) -> Vec<Route> {
     let readiness = readiness.clone();
     use Scope::{
-        AgentsManage, AuditRead, CallersVerify, FlagsRead, FlagsWrite, IndicatorsRead,
-        IndicatorsWrite, MatchesRead,
+        AgentsManage, AuditRead, CallersVerify, EventsRead, FlagsRead, FlagsWrite, IndicatorsRead,
+        IndicatorsWrite, MatchesRead, WatchlistWrite, WebhooksManage,
     };
     use Verb::{Get, Post};
     vec![
@@ -163,6 +163,46 @@ pub(crate) fn table(readiness: &Arc<Readiness>) -> Vec<Route> {
             "/v1/agents/{id}/disable",
             Some(AgentsManage),
             callers::disable,
+        ),
+        route(Post, "/v1/watchlist", Some(WatchlistWrite), events::watch),
+        route(Get, "/v1/watchlist", Some(WatchlistWrite), events::list),
+        route(
+            Post,
+            "/v1/watchlist/remove",
+            Some(WatchlistWrite),
+            events::unwatch,
+        ),
+        route(
+            Post,
+            "/v1/watchlist/bulk",
+            Some(WatchlistWrite),
+            events::bulk,
+        ),
+        route(Get, "/v1/events", Some(EventsRead), events::feed),
+        route(Post, "/v1/webhooks", Some(WebhooksManage), events::register),
+        route(
+            Get,
+            "/v1/webhooks",
+            Some(WebhooksManage),
+            events::list_webhooks,
+        ),
+        route(
+            Post,
+            "/v1/webhooks/{id}/rotate-secret",
+            Some(WebhooksManage),
+            events::rotate,
+        ),
+        route(
+            Post,
+            "/v1/webhooks/{id}/replay",
+            Some(WebhooksManage),
+            events::replay,
+        ),
+        route(
+            Get,
+            "/v1/webhooks/{id}/deliveries",
+            Some(WebhooksManage),
+            events::deliveries,
         ),
         route(Get, "/v1/audit/checkpoint", None, audit::checkpoint),
         route(Get, "/v1/audit/public-key", None, audit::public_key),

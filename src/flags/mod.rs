@@ -11,6 +11,7 @@ pub use rules::{Flag, FlagKind, FlagRuleError, FlagStatus, check_member_flag};
 
 use crate::audit::entry::{Action, Outcome, Requester};
 use crate::audit::{self, AuditError, AuditSink};
+use crate::events::EventType;
 use crate::idempotency::{self, Begun, RetryError, RetryKey};
 use crate::identifiers::{IdentifierKind, Normalised};
 use crate::pseudonym::Pseudonymiser;
@@ -116,6 +117,15 @@ pub async fn place(
             }
         };
     tx.insert_flag(&flag).await?;
+    let summary = crate::events::flag_summary(&flag);
+    crate::events::emit(
+        &mut tx,
+        &flag.subject,
+        EventType::FlagPlaced,
+        who.at,
+        &summary,
+    )
+    .await?;
     let entry = who.entry(Action::FlagPlace, None, subject, Outcome::Created);
     audit::append(&mut tx, &[entry]).await?;
     tx.commit().await?;
@@ -142,6 +152,16 @@ pub async fn lift(hub: Flags<'_>, who: &Requester, id: &str) -> Result<Flag, Fla
     let subject = subject(hub, who, &flag);
     let mut tx = hub.store.begin_log().await?;
     if tx.lift_flag(who.member_id, id, who.at).await? {
+        flag.lifted_at = Some(who.at);
+        let summary = crate::events::flag_summary(&flag);
+        crate::events::emit(
+            &mut tx,
+            &flag.subject,
+            EventType::FlagLifted,
+            who.at,
+            &summary,
+        )
+        .await?;
         let entry = who.entry(Action::FlagLift, None, subject, Outcome::Lifted);
         audit::append(&mut tx, &[entry]).await?;
         tx.commit().await?;

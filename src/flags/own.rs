@@ -8,6 +8,7 @@ use super::rules::{self, Flag, FlagKind, FlagStatus};
 use super::{FlagError, Flags};
 use crate::audit;
 use crate::audit::entry::{Action, Outcome, PersonRequester};
+use crate::events::{self, EventType};
 use crate::pseudonym::Token;
 use crate::store::Store;
 
@@ -62,6 +63,15 @@ pub async fn place(
     };
     let mut tx = hub.store.begin_log().await?;
     tx.insert_flag(&flag).await?;
+    let summary = events::flag_summary(&flag);
+    events::emit(
+        &mut tx,
+        &flag.subject,
+        EventType::FlagPlaced,
+        who.at,
+        &summary,
+    )
+    .await?;
     audit::append(&mut tx, &[who.entry(Action::FlagPlace, Outcome::Created)]).await?;
     tx.commit().await?;
     Ok(flag)
@@ -84,9 +94,18 @@ pub async fn renew(
     if !tx.renew_own_flag(&who.subject, id, until, who.at).await? {
         return Err(FlagError::NotChangeable);
     }
+    flag.expires_at = until;
+    let summary = events::flag_summary(&flag);
+    events::emit(
+        &mut tx,
+        &flag.subject,
+        EventType::FlagRenewed,
+        who.at,
+        &summary,
+    )
+    .await?;
     audit::append(&mut tx, &[who.entry(Action::FlagRenew, Outcome::Ok)]).await?;
     tx.commit().await?;
-    flag.expires_at = until;
     Ok(flag)
 }
 
@@ -100,8 +119,17 @@ pub async fn lift(hub: Flags<'_>, who: &PersonRequester, id: &str) -> Result<Fla
     if !tx.lift_own_flag(&who.subject, id, who.at).await? {
         return Err(FlagError::NotChangeable);
     }
+    flag.lifted_at = Some(who.at);
+    let summary = events::flag_summary(&flag);
+    events::emit(
+        &mut tx,
+        &flag.subject,
+        EventType::FlagLifted,
+        who.at,
+        &summary,
+    )
+    .await?;
     audit::append(&mut tx, &[who.entry(Action::FlagLift, Outcome::Lifted)]).await?;
     tx.commit().await?;
-    flag.lifted_at = Some(who.at);
     Ok(flag)
 }

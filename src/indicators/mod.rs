@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::entry::{Action, AuditEntry, Outcome, Requester};
 use crate::audit::{self, AuditError, AuditSink};
+use crate::events::{self, EventType};
 use crate::idempotency::{self, Begun, RetryError, RetryKey};
 use crate::identifiers::{IdentifierKind, Normalised};
 use crate::pseudonym::{Pseudonymiser, Token};
@@ -155,6 +156,15 @@ pub async fn publish(
         }
     };
     tx.insert_indicator(&indicator).await?;
+    let summary = events::indicator_summary(&indicator);
+    events::emit(
+        &mut tx,
+        &indicator.subject,
+        EventType::IndicatorPublished,
+        who.at,
+        &summary,
+    )
+    .await?;
     let entry = who.entry(Action::IndicatorPublish, None, subject, Outcome::Created);
     audit::append(&mut tx, &[entry]).await?;
     tx.commit().await?;
@@ -210,6 +220,15 @@ pub async fn revoke(
     let subject = hub.subject(who, found.subject);
     let mut tx = hub.store.begin_log().await?;
     let outcome = if tx.revoke_indicator(who.member_id, id, who.at).await? {
+        let summary = events::indicator_summary(&found);
+        events::emit(
+            &mut tx,
+            &found.subject,
+            EventType::IndicatorRevoked,
+            who.at,
+            &summary,
+        )
+        .await?;
         Outcome::Revoked
     } else {
         Outcome::AlreadyRevoked
@@ -282,6 +301,17 @@ pub async fn dispute(
         .collect();
     let mut tx = hub.store.begin_log().await?;
     let disputed = tx.dispute_indicators(&ids, who.at).await?;
+    for i in live.iter().filter(|i| ids.contains(&i.id.as_str())) {
+        let summary = events::indicator_summary(i);
+        events::emit(
+            &mut tx,
+            &token,
+            EventType::IndicatorDisputed,
+            who.at,
+            &summary,
+        )
+        .await?;
+    }
     let entry = who.entry(
         Action::IndicatorDispute,
         None,

@@ -40,6 +40,15 @@ pub enum Scope {
     #[serde(rename = "agents:manage")]
     #[strum(serialize = "agents:manage")]
     AgentsManage,
+    #[serde(rename = "watchlist:write")]
+    #[strum(serialize = "watchlist:write")]
+    WatchlistWrite,
+    #[serde(rename = "events:read")]
+    #[strum(serialize = "events:read")]
+    EventsRead,
+    #[serde(rename = "webhooks:manage")]
+    #[strum(serialize = "webhooks:manage")]
+    WebhooksManage,
 }
 
 impl Scope {
@@ -47,14 +56,14 @@ impl Scope {
         self.into()
     }
 
-    fn bit(self) -> u8 {
-        1 << (self as u8)
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
 /// The scopes of one API key, as a set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Scopes(u8);
+pub struct Scopes(u16);
 
 impl Scopes {
     pub fn insert(&mut self, scope: Scope) {

@@ -195,6 +195,22 @@ impl LogTx {
         Ok(())
     }
 
+    /// Flags matching `condition` (SQL after WHERE, binding `$1` and `$2`).
+    pub(super) async fn flags_where(
+        &mut self,
+        condition: &str,
+        first: i64,
+        second: i64,
+    ) -> Result<Vec<Flag>, StoreError> {
+        let sql = format!("SELECT {FLAG_COLUMNS} FROM flags WHERE {condition}");
+        let records: Vec<FlagRecord> = sqlx::query_as(&sql)
+            .bind(first)
+            .bind(second)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        flags_of(records)
+    }
+
     /// A flag on `subject` by its id, whoever placed it: what a person may see of the
     /// flags on their own personal number.
     pub async fn subject_flag(&mut self, subject: &Token, id: &str) -> Result<Flag, StoreError> {

@@ -11,6 +11,7 @@ mod audit;
 mod availability;
 mod backup;
 mod callers;
+mod events;
 mod flags;
 mod indicators;
 mod members;

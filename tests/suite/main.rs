@@ -36,6 +36,7 @@ mod client_limits;
 mod consumer_web;
 mod data_dir_permissions;
 mod enumeration;
+mod events;
 mod flags_and_matching;
 mod identifier_properties;
 mod indicator_import;
