@@ -51,6 +51,14 @@ async fn raw_identifiers_never_reach_the_database_or_the_logs() -> TestResult {
     let (_, key) = hub.member("bank-a").await;
     // A person logs in with BankID (the personal number arrives in completionData),
     // flags herself with a signature, is looked up, and reads every page about her.
+    // A member watches a personal number and a phone (stored as tokens with its reference).
+    let (_, watcher) = hub
+        .member_with("bank-w", "watchlist:write,events:read", 1000, 1000)
+        .await;
+    for (kind, value) in [("se_personal_number", PN), ("phone", "+46701234567")] {
+        let watch = json!({"identifier": {"kind": kind, "value": value}, "reference": "cust-1"});
+        assert_eq!(hub.post("/v1/watchlist", &watcher, &watch).await.0, 201);
+    }
     let mut web = web_support::WebClient::new(&hub);
     let mut pages = vec![web.login(&hub, web_support::ANNA).await.body];
     let signed = web
@@ -163,6 +171,7 @@ async fn postgres_text(hub: &TestHub) -> String {
     assert!(tables.iter().any(|t| t == "flags"));
     assert!(tables.iter().any(|t| t == "indicators"));
     assert!(tables.iter().any(|t| t == "web_sessions"));
+    assert!(tables.iter().any(|t| t == "watchlist"));
     let mut out = String::new();
     for t in tables {
         let rows = sqlx::query(&format!("SELECT x::text AS row FROM {t} x"))
