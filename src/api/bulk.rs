@@ -202,8 +202,7 @@ async fn stream(
         in_flight: VecDeque::new(),
     };
     let mut input = body.into_data_stream();
-    let mut buf: Vec<u8> = Vec::new();
-    let mut skipping = false;
+    let mut lines = super::ndjson::Lines::new(MAX_LINE);
     let mut pending: Vec<Pending> = Vec::with_capacity(BATCH);
     // The connection stays busy while this runs, so a client that stops sending (or,
     // in `flush`, stops reading) for the request timeout ends the stream.
@@ -221,32 +220,20 @@ async fn stream(
                 break;
             }
         };
-        for piece in chunk.split_inclusive(|b| *b == b'\n') {
-            let complete = piece.last() == Some(&b'\n');
-            if !skipping {
-                buf.extend_from_slice(piece);
-            }
-            // A line (with its newline) past the limit is dropped as it arrives.
-            if buf.len() > MAX_LINE + 1 {
-                skipping = true;
-                buf.clear();
-            }
-            if !complete {
-                continue;
-            }
-            let too_long = std::mem::take(&mut skipping);
-            if !run.take_line(&buf, too_long, &mut pending) {
+        for (line, too_long) in lines.split(&chunk) {
+            if !run.take_line(&line, too_long, &mut pending) {
                 break 'read;
             }
-            buf.clear();
             if pending.len() >= BATCH && !run.match_batch(&mut pending).await {
                 break 'read;
             }
         }
     }
     // A last line without a newline.
-    if run.summary.stopped.is_none() && (!buf.is_empty() || skipping) {
-        run.take_line(&buf, skipping, &mut pending);
+    if run.summary.stopped.is_none()
+        && let Some((line, too_long)) = lines.rest()
+    {
+        run.take_line(&line, too_long, &mut pending);
     }
     if run.summary.stopped.is_none() && !pending.is_empty() {
         run.match_batch(&mut pending).await;

@@ -194,7 +194,8 @@ async fn bulk_stream(
     tx: tokio::sync::mpsc::Sender<Bytes>,
 ) {
     let mut input = body.into_data_stream();
-    let (mut buf, mut skipping, mut line) = (Vec::new(), false, 0usize);
+    let mut lines = super::ndjson::Lines::new(BULK_MAX_LINE);
+    let mut line = 0usize;
     let (mut ok, mut failed) = (0u64, 0u64);
     let mut stopped: Option<&str> = None;
     let stall = state.settings.request_timeout;
@@ -207,20 +208,7 @@ async fn bulk_stream(
                 break;
             }
         };
-        let mut pieces: Vec<(Vec<u8>, bool)> = Vec::new();
-        for piece in chunk.split_inclusive(|b| *b == b'\n') {
-            if !skipping {
-                buf.extend_from_slice(piece);
-            }
-            if buf.len() > BULK_MAX_LINE + 1 {
-                skipping = true;
-                buf.clear();
-            }
-            if piece.last() == Some(&b'\n') {
-                pieces.push((std::mem::take(&mut buf), std::mem::take(&mut skipping)));
-            }
-        }
-        for (raw, too_long) in pieces {
+        for (raw, too_long) in lines.split(&chunk) {
             line += 1;
             if line > BULK_MAX_LINES {
                 stopped = Some("more than 1000000 lines");
@@ -237,9 +225,11 @@ async fn bulk_stream(
             }
         }
     }
-    if stopped.is_none() && (!buf.is_empty() || skipping) {
+    if stopped.is_none()
+        && let Some((raw, too_long)) = lines.rest()
+    {
         line += 1;
-        let answer = bulk_line(&state, &caller, &buf, skipping, line).await;
+        let answer = bulk_line(&state, &caller, &raw, too_long, line).await;
         if answer.get("error").is_some() {
             failed += 1
         } else {

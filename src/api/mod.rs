@@ -11,6 +11,7 @@ mod flags;
 mod health;
 mod indicators;
 mod matches;
+mod ndjson;
 mod openapi;
 mod problem;
 mod ratelimit;

@@ -275,9 +275,6 @@ impl Store {
         .bind(member_id)
         .execute(self.pool())
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        super::one_row(&done)
     }
 }

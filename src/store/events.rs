@@ -390,10 +390,7 @@ impl Store {
         .bind(member_id)
         .execute(self.pool())
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        super::one_row(&done)
     }
 
     /// Replay: delivery goes on after event `after` (re-enabling a disabled webhook).
@@ -414,10 +411,7 @@ impl Store {
         .bind(member_id)
         .execute(self.pool())
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        super::one_row(&done)
     }
 
     pub async fn insert_delivery(&self, webhook_id: &str, d: &Delivery) -> Result<(), StoreError> {

@@ -242,6 +242,14 @@ pub(crate) fn backend_of(conn: &sqlx::AnyConnection) -> Backend {
     }
 }
 
+/// `NotFound` when a statement that names one row by its keys touched none.
+pub(crate) fn one_row(done: &sqlx::any::AnyQueryResult) -> Result<(), StoreError> {
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
