@@ -57,6 +57,11 @@ pub struct Config {
     pub web: crate::web::WebConfig,
     /// Webhook delivery: retries, disabling, timeouts and the SSRF allow-list.
     pub webhooks: crate::events::webhooks::WebhookSettings,
+    /// HTTPS in `serve` (certificate and key files); unset: plain HTTP.
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// TLS is terminated by a proxy in `trusted_proxies` (which says so with
+    /// `X-Forwarded-Proto: https`); lets production serve plain HTTP to that proxy.
+    pub behind_tls_proxy: bool,
     /// Distinct personal numbers a member may look up per UTC day, unless set per member
     /// with `fraudhub member quota --daily-subjects`.
     pub default_daily_subject_budget: u64,
@@ -136,6 +141,8 @@ impl Default for Config {
             bankid: BankIdSettings::default(),
             web: crate::web::WebConfig::default(),
             webhooks: crate::events::webhooks::WebhookSettings::default(),
+            tls: None,
+            behind_tls_proxy: false,
             default_daily_subject_budget: 100_000,
             sweep_window_secs: 600,
             sweep_same_birth_date_max: 50,
@@ -336,6 +343,19 @@ impl Config {
                     "production refuses the generated development master key",
                 );
             }
+            if self.tls.is_none() && !self.behind_tls_proxy {
+                return invalid(
+                    "tls",
+                    "production refuses plain HTTP: set tls.cert_file and tls.key_file, or \
+                     behind_tls_proxy = true with the proxy in trusted_proxies",
+                );
+            }
+        }
+        if self.behind_tls_proxy && self.trusted_proxies.is_empty() {
+            return invalid(
+                "behind_tls_proxy",
+                "needs the TLS proxy's address in trusted_proxies",
+            );
         }
         if !(1..=3_600_000).contains(&self.header_read_timeout_ms) {
             return invalid(
@@ -489,6 +509,50 @@ mod tests {
                 other => panic!("{key}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn production_refuses_plain_http_unless_behind_a_trusted_tls_proxy() {
+        let explicit = Config {
+            production: true,
+            database_url: Some("postgres://db/fraudhub".to_string().into()),
+            master_key_file: Some("/etc/fraudhub/master.key".into()),
+            audit_signing_key_file: Some("/etc/fraudhub/signing.key".into()),
+            bankid: crate::bankid::BankIdSettings {
+                mode: crate::bankid::BankIdMode::External,
+                ..crate::bankid::BankIdSettings::default()
+            },
+            ..Config::default()
+        };
+        let err = explicit
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("tls"), "{err}");
+        let proxied = Config {
+            behind_tls_proxy: true,
+            ..explicit.clone()
+        };
+        let err = proxied
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("trusted_proxies"), "{err}");
+        let proxied = Config {
+            trusted_proxies: vec![std::net::IpAddr::from([10, 0, 0, 2])],
+            ..proxied
+        };
+        let err = proxied
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            !err.contains("tls") && !err.contains("behind_tls_proxy"),
+            "{err}"
+        );
     }
 
     #[test]

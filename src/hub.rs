@@ -20,7 +20,7 @@ use crate::members::AuthCache;
 use crate::pseudonym::{KeyError, MasterKey, Pseudonymiser};
 use crate::quota_share::QuotaShare;
 use crate::retention::{RetentionPolicy, run_pass};
-use crate::server::{ConnLimits, serve_app};
+use crate::server::ConnLimits;
 use crate::store::{Store, StoreError};
 use crate::tlog::{NoteError, NoteSigner};
 
@@ -55,6 +55,7 @@ pub struct Hub {
     retention: RetentionPolicy,
     conn_limits: ConnLimits,
     metrics: MetricsEndpoint,
+    tls: Option<crate::tls::TlsSettings>,
 }
 
 /// Where `/metrics` is served: nowhere, an address still to bind, or a bound listener.
@@ -156,6 +157,7 @@ impl Hub {
                 listener: None,
                 pool_max: config.db_max_connections,
             },
+            tls: config.tls.clone(),
         }
     }
 
@@ -202,7 +204,13 @@ pub async fn serve(
         retention,
         conn_limits,
         metrics,
+        tls,
     } = hub;
+    // A bad certificate or key stops `serve` before it accepts anything.
+    let tls = tls
+        .map(crate::tls::TlsReloader::load)
+        .transpose()
+        .map_err(std::io::Error::other)?;
     let metrics_listener = match (metrics.listener, metrics.listen) {
         (Some(l), _) => Some(l),
         (None, Some(addr)) => Some(TcpListener::bind(addr).await?),
@@ -240,7 +248,11 @@ pub async fn serve(
             stop.clone(),
         )
     });
-    let served = serve_app(listener, router(state), conn_limits, shutdown).await;
+    if let Some(reloader) = &tls {
+        tokio::spawn(reloader.clone().watch(Duration::from_secs(2), stop.clone()));
+    }
+    let served =
+        crate::server::serve_app_tls(listener, router(state), conn_limits, tls, shutdown).await;
     stop.cancel();
     let _ = housekeeping.await;
     let _ = deliveries.await;

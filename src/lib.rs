@@ -31,6 +31,7 @@ pub mod retention;
 pub mod server;
 pub mod store;
 pub mod tlog;
+pub mod tls;
 pub mod web;
 
 pub use api::router;

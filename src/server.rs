@@ -37,7 +37,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -72,6 +72,22 @@ pub async fn serve_app(
     limits: ConnLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_app_tls(listener, app, limits, None, shutdown).await
+}
+
+/// Marks a request that arrived over TLS terminated by this server.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
+/// As [`serve_app`], speaking HTTPS when `tls` is given: the handshake runs in the
+/// connection's own task, bounded by the header read timeout.
+pub async fn serve_app_tls(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    tls: Option<Arc<crate::tls::TlsReloader>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let stop = CancellationToken::new();
     let mut conns = JoinSet::new();
@@ -97,14 +113,27 @@ pub async fn serve_app(
         };
         match accepted {
             Ok((stream, peer)) => {
-                conns.spawn(connection(
-                    stream,
-                    peer,
-                    slot,
-                    app.clone(),
-                    limits,
-                    stop.clone(),
-                ));
+                let (app, stop) = (app.clone(), stop.clone());
+                match tls.as_ref().map(|t| t.acceptor()) {
+                    None => {
+                        conns.spawn(connection(stream, peer, slot, app, limits, stop, false));
+                    }
+                    Some(acceptor) => {
+                        conns.spawn(async move {
+                            let handshake = tokio::time::timeout(
+                                limits.header_read_timeout,
+                                acceptor.accept(stream),
+                            );
+                            match handshake.await {
+                                Ok(Ok(tls)) => {
+                                    connection(tls, peer, slot, app, limits, stop, true).await;
+                                }
+                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => tracing::debug!("TLS handshake timed out"),
+                            }
+                        });
+                    }
+                }
             }
             Err(e) if listener_is_broken(&e) => {
                 tracing::error!(error = %e, "listening socket failed; shutting down");
@@ -163,14 +192,17 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-async fn connection(
-    stream: TcpStream,
+async fn connection<S>(
+    stream: S,
     peer: SocketAddr,
     _slot: OwnedSemaphorePermit,
     app: Router,
     limits: ConnLimits,
     stop: CancellationToken,
-) {
+    over_tls: bool,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let watch = Arc::new(Watch::new(&limits));
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -180,6 +212,9 @@ async fn connection(
     let service = tower::service_fn(move |mut req: Request<Incoming>| {
         // Per connection rather than per router: the peer is a property of the socket.
         req.extensions_mut().insert(ConnectInfo(peer));
+        if over_tls {
+            req.extensions_mut().insert(OverTls);
+        }
         let busy = Busy::start(requests.clone());
         let app = app.clone();
         async move {
@@ -375,13 +410,14 @@ impl Drop for Busy {
     }
 }
 
-/// The TCP stream, reporting arriving bytes to the watchdog.
-struct Watched {
-    inner: TcpStream,
+/// The connection's stream (TCP, or TLS over it), reporting arriving bytes to the
+/// watchdog.
+struct Watched<S> {
+    inner: S,
     watch: Arc<Watch>,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -397,7 +433,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

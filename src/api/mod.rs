@@ -239,7 +239,22 @@ pub fn router(state: AppState) -> Router {
             client::edge,
         ))
         .layer(middleware::from_fn(crate::metrics::track_http))
+        .layer(middleware::from_fn(hsts))
         .with_state(state)
+}
+
+/// HSTS on every answer given over TLS that `serve` terminated (behind a TLS proxy, the
+/// proxy sets it; the pages set it themselves from `X-Forwarded-Proto`).
+async fn hsts(req: Request, next: Next) -> Response {
+    let tls = req.extensions().get::<crate::server::OverTls>().is_some();
+    let mut resp = next.run(req).await;
+    if tls {
+        resp.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    resp
 }
 
 /// Per-client-address limit on every route, before authentication (tower_governor keyed

@@ -72,9 +72,12 @@ pub async fn finish(State(web): State<Arc<WebState>>, req: Request, next: Next) 
     resp
 }
 
-/// Whether the browser reached us over TLS: `serve` speaks plain HTTP, so only a
-/// trusted proxy's `X-Forwarded-Proto: https` says so.
+/// Whether the browser reached us over TLS: terminated by `serve` itself, or by a
+/// trusted proxy that says so with `X-Forwarded-Proto: https`.
 fn over_tls(req: &Request, trusted: &[IpAddr]) -> bool {
+    if req.extensions().get::<crate::server::OverTls>().is_some() {
+        return true;
+    }
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

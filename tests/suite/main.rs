@@ -38,6 +38,7 @@ mod data_dir_permissions;
 mod enumeration;
 mod events;
 mod flags_and_matching;
+mod https;
 mod identifier_properties;
 mod indicator_import;
 mod indicators;
