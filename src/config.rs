@@ -520,6 +520,9 @@ mod tests {
             audit_signing_key_file: Some("/etc/fraudhub/signing.key".into()),
             bankid: crate::bankid::BankIdSettings {
                 mode: crate::bankid::BankIdMode::External,
+                base_url: Some("https://appapi2.test.bankid.com/rp/v6.0/".into()),
+                pkcs12_file: Some("/etc/fraudhub/rp.p12".into()),
+                root_ca_file: Some("/etc/fraudhub/bankid-ca.pem".into()),
                 ..crate::bankid::BankIdSettings::default()
             },
             ..Config::default()
