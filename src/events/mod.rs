@@ -215,6 +215,9 @@ const FEED_POLL: Duration = Duration::from_millis(200);
 /// in batches, each in one transaction with its events. Returns how many.
 pub async fn announce_expiries(store: &Store, now: DateTime<Utc>) -> Result<u64, StoreError> {
     let mut announced = 0;
+    if !store.any_unannounced_expiry(now).await? {
+        return Ok(0);
+    }
     loop {
         let mut tx = store.begin_log().await?;
         let expired = tx.unannounced_expiries(now, 500).await?;

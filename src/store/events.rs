@@ -184,6 +184,19 @@ impl LogTx {
 }
 
 impl Store {
+    /// Whether any flag's expiry is still to be announced: a read, so that an idle hub's
+    /// housekeeping never takes the write lock for nothing.
+    pub async fn any_unannounced_expiry(&self, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let found: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM flags WHERE expires_at <= $1 AND lifted_at IS NULL \
+             AND expiry_announced = 0 LIMIT 1",
+        )
+        .bind(to_millis(now))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// Adds (or re-references) a watched identifier.
     pub async fn watch(
         &self,
