@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{DateTime, Duration, Utc};
 use fraudhub::audit::entry::{Action, Actor, Outcome};
@@ -31,9 +31,11 @@ const RAW: [&str; 6] = [
 ];
 
 /// Runs the binary as an operator would, with the master key the test hubs use
-/// (`MasterKey::from_bytes([42; 32])`), so its tokens are the hub's.
-fn fraudhub(db: &TestDb, dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fraudhub"))
+/// (`MasterKey::from_bytes([42; 32])`), so its tokens are the hub's. Awaited, not blocked
+/// on: the hub shares this test's runtime thread and must be able to finish a write
+/// transaction it has open, or the CLI would wait on SQLite's lock and fail.
+async fn fraudhub(db: &TestDb, dir: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_fraudhub"))
         .args(args)
         .env("FRAUDHUB_DATABASE_URL", &db.url)
         .env("FRAUDHUB_DATA_DIR", dir)
@@ -41,10 +43,11 @@ fn fraudhub(db: &TestDb, dir: &Path, args: &[&str]) -> Output {
         .env("USER", "olle")
         .env_remove("SUDO_USER")
         .output()
+        .await
         .expect("run fraudhub")
 }
 
-fn import(db: &TestDb, dir: &Path, member: i64, file: &Path) -> Output {
+async fn import(db: &TestDb, dir: &Path, member: i64, file: &Path) -> Output {
     fraudhub(
         db,
         dir,
@@ -56,6 +59,7 @@ fn import(db: &TestDb, dir: &Path, member: i64, file: &Path) -> Output {
             file.to_str().unwrap(),
         ],
     )
+    .await
 }
 
 fn printed(out: &Output) -> String {
@@ -127,7 +131,7 @@ async fn a_valid_file_is_imported_in_one_go_and_other_members_match_it() -> Test
     )?;
     let log_before = hub.audit_count().await;
 
-    let out = import(&hub.db, dir.path(), a_id, &file);
+    let out = import(&hub.db, dir.path(), a_id, &file).await;
     let text = ok(&out);
     assert!(
         text.contains("3 rows checked: 3 accepted, 0 refused"),
@@ -224,7 +228,7 @@ async fn one_refused_row_stores_nothing_and_the_report_names_row_and_column() ->
     let file = write(dir.path(), &rows);
     let log_before = hub.audit_count().await;
 
-    let out = import(&hub.db, dir.path(), a_id, &file);
+    let out = import(&hub.db, dir.path(), a_id, &file).await;
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     // The iban row's note spans two lines, so the second row starts on line 4.
@@ -277,7 +281,8 @@ async fn one_refused_row_stores_nothing_and_the_report_names_row_and_column() ->
             &a_id.to_string(),
             file.to_str().unwrap(),
         ],
-    );
+    )
+    .await;
     assert!(ok(&dry).contains("dry run: nothing imported"));
     assert!(own_indicators(&hub, &a).await.is_empty());
     assert_eq!(
@@ -285,7 +290,7 @@ async fn one_refused_row_stores_nothing_and_the_report_names_row_and_column() ->
         before_matches + 1,
         "the listing only"
     );
-    ok(&import(&hub.db, dir.path(), a_id, &file));
+    ok(&import(&hub.db, dir.path(), a_id, &file).await);
     assert_eq!(own_indicators(&hub, &a).await.len(), 3);
     Ok(())
 }
@@ -299,7 +304,7 @@ async fn only_an_existing_active_member_gets_an_import_and_only_under_the_hubs_k
     let until = (Utc::now() + Duration::days(30)).to_rfc3339();
     let file = write(dir.path(), &good_rows(&until));
 
-    let out = import(&hub.db, dir.path(), 999, &file);
+    let out = import(&hub.db, dir.path(), 999, &file).await;
     assert!(!out.status.success());
     assert!(printed(&out).contains("member 999"), "{}", printed(&out));
 
@@ -323,7 +328,7 @@ async fn only_an_existing_active_member_gets_an_import_and_only_under_the_hubs_k
     hub.store
         .set_member_status(a_id, MemberStatus::Suspended)
         .await?;
-    let out = import(&hub.db, dir.path(), a_id, &file);
+    let out = import(&hub.db, dir.path(), a_id, &file).await;
     assert!(!out.status.success());
     assert!(printed(&out).contains("suspended"), "{}", printed(&out));
     hub.store
@@ -343,7 +348,7 @@ async fn files_over_the_limits_are_refused_whole() -> TestResult {
         .map(|_| "domain,example.com,phishing,5000-K1-25,low,,,".to_string())
         .collect();
     let file = write(dir.path(), &rows);
-    let out = import(&hub.db, dir.path(), a_id, &file);
+    let out = import(&hub.db, dir.path(), a_id, &file).await;
     assert!(!out.status.success());
     assert!(
         printed(&out).contains("more than 10000 rows"),
@@ -353,7 +358,7 @@ async fn files_over_the_limits_are_refused_whole() -> TestResult {
 
     let big = dir.path().join("big.csv");
     std::fs::File::create(&big)?.set_len(16 * 1024 * 1024 + 1)?;
-    let out = import(&hub.db, dir.path(), a_id, &big);
+    let out = import(&hub.db, dir.path(), a_id, &big).await;
     assert!(!out.status.success());
     assert!(
         printed(&out).contains("larger than 16 MiB"),
@@ -363,7 +368,7 @@ async fn files_over_the_limits_are_refused_whole() -> TestResult {
 
     let unknown = dir.path().join("unknown.csv");
     std::fs::write(&unknown, format!("{HEADER},reported_by\n"))?;
-    let out = import(&hub.db, dir.path(), a_id, &unknown);
+    let out = import(&hub.db, dir.path(), a_id, &unknown).await;
     assert!(!out.status.success());
     assert!(
         printed(&out).contains("header column 9"),
