@@ -126,7 +126,7 @@ async fn a_declined_call_is_shown_as_not_verified_in_large_words() {
 #[tokio::test]
 async fn console_login_is_refused_unless_enrolled_active_and_the_member_not_suspended() {
     let hub = hub().await;
-    let (member, key) = hub.member_with("bank-a", SCOPES, 1000, 1000).await;
+    let (_, key) = hub.member_with("bank-a", SCOPES, 1000, 1000).await;
     let refused = |s: Value| assert_eq!(s["status"], "failed", "{s}");
     // Not enrolled.
     let mut web = WebClient::new(&hub);
@@ -163,7 +163,6 @@ async fn console_login_is_refused_unless_enrolled_active_and_the_member_not_susp
         .unwrap();
     refused(agent_login(&hub, &mut web, ERIK).await);
     assert_eq!(web.get("/agent/console").await.location(), Some("/agent"));
-    let _ = member;
 }
 
 #[tokio::test]

@@ -63,11 +63,6 @@ async fn a_flag_placed_on_my_page_makes_a_members_match_say_flagged_at_once() {
     assert_eq!(after["results"][0]["flagged"], true, "{after}");
     let page = web.get("/my/done").await;
     assert!(
-        page.body.contains("2026-11-25") || page.body.contains("2027-11-25"),
-        "{}",
-        page.body
-    );
-    assert!(
         page.body.contains("2027-11-25"),
         "one year from now: {}",
         page.body
@@ -181,8 +176,6 @@ async fn a_person_renews_and_lifts_their_own_flag_and_is_told_whom_to_ask_about_
     let (_, m) = hub.match_one(&key, ANNA_DASHED).await;
     assert_eq!(m["results"][0]["flagged"], true);
     // A member's flag cannot be lifted through the pages, even by a hand-made post.
-    let (_, member_flag) = hub.get("/v1/flags", &key).await;
-    let _ = member_flag;
     let flags = hub
         .store
         .subject_flags(&fraudhub_token(&hub))
