@@ -2,6 +2,7 @@
 
 mod import;
 
+use crate::members::certs::CertFingerprint;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -148,6 +149,27 @@ enum MemberCommand {
         /// Distinct personal numbers per UTC day; 0 returns to the configured default.
         #[arg(long)]
         daily_subjects: Option<u64>,
+    },
+    /// Pin a client certificate: from now on the member's keys work only over a connection
+    /// that presented a pinned certificate (docs/security.md, "Member mTLS").
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["cert", "fingerprint"])))]
+    PinCert {
+        id: i64,
+        /// The certificate, PEM.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// Its SHA-256 fingerprint (`openssl x509 -noout -fingerprint -sha256`).
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
+    /// Remove a pin; with none left, the member's keys work without a certificate again.
+    UnpinCert {
+        id: i64,
+        fingerprint: String,
+    },
+    /// List a member's pinned certificates.
+    Certs {
+        id: i64,
     },
 }
 
@@ -444,6 +466,65 @@ async fn member(
                     last,
                     m.display_name
                 );
+            }
+        }
+        MemberCommand::PinCert {
+            id,
+            cert,
+            fingerprint,
+        } => {
+            let pin = match (cert, fingerprint) {
+                (Some(path), _) => {
+                    let pem = std::fs::read(&path)
+                        .with_context(|| format!("--cert {}", path.display()))?;
+                    CertFingerprint::of_pem(&pem)
+                        .with_context(|| format!("--cert {}", path.display()))?
+                }
+                (None, Some(text)) => CertFingerprint::parse(&text).context("--fingerprint")?,
+                (None, None) => bail!("give --cert or --fingerprint"),
+            };
+            let mut pins = store
+                .member(id)
+                .await
+                .with_context(|| format!("member {id}"))?
+                .cert_pins;
+            if !pins.contains(&pin) {
+                pins.push(pin);
+            }
+            store.set_member_cert_pins(id, &pins).await?;
+            record(store, Action::MemberCertPin, id, None, now).await?;
+            println!(
+                "member {id}: certificate {} pinned; its keys now require one of {} pinned certificate(s)",
+                pin.to_hex(),
+                pins.len()
+            );
+        }
+        MemberCommand::UnpinCert { id, fingerprint } => {
+            let pin = CertFingerprint::parse(&fingerprint).context("fingerprint")?;
+            let mut pins = store
+                .member(id)
+                .await
+                .with_context(|| format!("member {id}"))?
+                .cert_pins;
+            let before = pins.len();
+            pins.retain(|p| *p != pin);
+            if pins.len() == before {
+                bail!("member {id} has no pinned certificate {}", pin.to_hex());
+            }
+            store.set_member_cert_pins(id, &pins).await?;
+            record(store, Action::MemberCertUnpin, id, None, now).await?;
+            match pins.len() {
+                0 => println!("member {id}: no certificate pinned; its keys work without one"),
+                n => println!("member {id}: {n} pinned certificate(s) left"),
+            }
+        }
+        MemberCommand::Certs { id } => {
+            let member = store
+                .member(id)
+                .await
+                .with_context(|| format!("member {id}"))?;
+            for pin in member.cert_pins {
+                println!("{}", pin.to_hex());
             }
         }
         MemberCommand::Suspend { id } => {

@@ -87,6 +87,7 @@ impl Hub {
         }
         let (audit, audit_writer) = AuditSink::start(store.clone(), config.audit_batch_max);
         let share = QuotaShare::new(config.quota_instances);
+        let auth_changes = Arc::new(store.auth_changes());
         let state = AppState {
             audit_log: AuditLog::new(store.clone(), signer, config.audit_origin.clone()),
             store,
@@ -107,6 +108,7 @@ impl Hub {
             auth_cache: Arc::new(AuthCache::new(
                 Duration::from_millis(config.auth_cache_ms),
                 Duration::from_millis(config.unknown_key_cache_ms),
+                auth_changes,
             )),
             auth_failures: Arc::new(crate::api::AuthFailures::new(
                 config.auth_failures_per_minute,
@@ -248,12 +250,14 @@ pub async fn serve(
             stop.clone(),
         )
     });
+    let revocations = tokio::spawn(state.auth_cache.changes().listen(stop.clone()));
     if let Some(reloader) = &tls {
         tokio::spawn(reloader.clone().watch(Duration::from_secs(2), stop.clone()));
     }
     let served =
         crate::server::serve_app_tls(listener, router(state), conn_limits, tls, shutdown).await;
     stop.cancel();
+    let _ = revocations.await;
     let _ = housekeeping.await;
     let _ = deliveries.await;
     if let Some(task) = metrics_task {

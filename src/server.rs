@@ -21,6 +21,7 @@
 //! per-connection watchdog that sees bytes arrive (I/O wrapper) and requests start and
 //! finish (service wrapper); hyper's timer stays armed as a backstop at the sum of both.
 
+use crate::members::certs::CertFingerprint;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -79,6 +80,10 @@ pub async fn serve_app(
 #[derive(Debug, Clone, Copy)]
 pub struct OverTls;
 
+/// The certificate a client presented in the TLS handshake this server terminated.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCert(pub CertFingerprint);
+
 /// As [`serve_app`], speaking HTTPS when `tls` is given: the handshake runs in the
 /// connection's own task, bounded by the header read timeout.
 pub async fn serve_app_tls(
@@ -116,7 +121,7 @@ pub async fn serve_app_tls(
                 let (app, stop) = (app.clone(), stop.clone());
                 match tls.as_ref().map(|t| t.acceptor()) {
                     None => {
-                        conns.spawn(connection(stream, peer, slot, app, limits, stop, false));
+                        conns.spawn(connection(stream, peer, slot, app, limits, stop, None));
                     }
                     Some(acceptor) => {
                         conns.spawn(async move {
@@ -126,7 +131,14 @@ pub async fn serve_app_tls(
                             );
                             match handshake.await {
                                 Ok(Ok(tls)) => {
-                                    connection(tls, peer, slot, app, limits, stop, true).await;
+                                    let cert = tls
+                                        .get_ref()
+                                        .1
+                                        .peer_certificates()
+                                        .and_then(|chain| chain.first())
+                                        .map(|c| ClientCert(CertFingerprint::of_der(c)));
+                                    let on = Some(cert);
+                                    connection(tls, peer, slot, app, limits, stop, on).await;
                                 }
                                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                                 Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -199,7 +211,8 @@ async fn connection<S>(
     app: Router,
     limits: ConnLimits,
     stop: CancellationToken,
-    over_tls: bool,
+    // Over TLS: the certificate the client presented, if any.
+    over_tls: Option<Option<ClientCert>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -212,8 +225,11 @@ async fn connection<S>(
     let service = tower::service_fn(move |mut req: Request<Incoming>| {
         // Per connection rather than per router: the peer is a property of the socket.
         req.extensions_mut().insert(ConnectInfo(peer));
-        if over_tls {
+        if let Some(cert) = over_tls {
             req.extensions_mut().insert(OverTls);
+            if let Some(cert) = cert {
+                req.extensions_mut().insert(cert);
+            }
         }
         let busy = Busy::start(requests.clone());
         let app = app.clone();

@@ -18,6 +18,8 @@ use tower_governor::GovernorError;
 use tower_governor::key_extractor::KeyExtractor;
 
 use super::problem::ApiError;
+use crate::members::certs::{CertFingerprint, FORWARDED_CERT_HEADER};
+use crate::server::ClientCert;
 
 /// The client's address as the hub believes it.
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +108,25 @@ fn presented_key_id(req: &Request) -> Option<&str> {
         .strip_prefix("Bearer ")?;
     let id = bearer.trim().strip_prefix("fh_")?.split('_').next()?;
     (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// The client certificate behind a request: the one presented in the TLS handshake
+/// `serve` terminated, or the one a trusted proxy forwards in
+/// [`FORWARDED_CERT_HEADER`]. The header from any other peer is whatever the client
+/// wants it to be, so it is ignored.
+pub fn presented_cert(
+    parts: &axum::http::request::Parts,
+    trusted: &[IpAddr],
+) -> Option<CertFingerprint> {
+    if let Some(ClientCert(fingerprint)) = parts.extensions.get::<ClientCert>() {
+        return Some(*fingerprint);
+    }
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    if !trusted.contains(&peer) {
+        return None;
+    }
+    let forwarded = parts.headers.get(FORWARDED_CERT_HEADER)?.to_str().ok()?;
+    CertFingerprint::of_forwarded(forwarded).ok()
 }
 
 /// tower_governor key: the resolved client address.

@@ -300,6 +300,12 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(r) = &refusal {
             r.set_member(caller.member.id);
         }
+        let cert = super::client::presented_cert(parts, &state.settings.trusted_proxies);
+        if !crate::members::certs::admits(&caller.member.cert_pins, cert) {
+            return Err(ApiError::Unauthorized(
+                "this member's keys work only with its pinned client certificate",
+            ));
+        }
         state.limits.check(&caller.member)?;
         match parts.extensions.get::<RequiredScope>() {
             Some(RequiredScope(needed)) if caller.scopes.grants(*needed) => Ok(caller),

@@ -78,6 +78,10 @@ pub enum Action {
     MemberQuota,
     #[strum(serialize = "operator.member.subject_budget")]
     MemberSubjectBudget,
+    #[strum(serialize = "operator.member.cert_pin")]
+    MemberCertPin,
+    #[strum(serialize = "operator.member.cert_unpin")]
+    MemberCertUnpin,
     #[strum(serialize = "operator.key.issue")]
     KeyIssue,
     #[strum(serialize = "operator.key.revoke")]

@@ -5,6 +5,7 @@
 //! cost latency on every request.
 
 mod cache;
+pub mod certs;
 
 pub use cache::AuthCache;
 

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{Store, StoreError, is_unique_violation};
 use crate::clock::{from_millis, to_millis};
 use crate::members::MemberStatus;
+use crate::members::certs::{CertFingerprint, parse_pins, store_pins};
 
 #[derive(Debug, Clone)]
 pub struct MemberRow {
@@ -20,6 +21,8 @@ pub struct MemberRow {
     /// How often the sweep detector has tripped, and when it last did.
     pub sweep_events: i64,
     pub last_sweep_at: Option<DateTime<Utc>>,
+    /// Client certificates the member's keys require (none: no requirement).
+    pub cert_pins: Vec<CertFingerprint>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,7 +67,7 @@ pub struct AuthRow {
 }
 
 const MEMBER_COLUMNS: &str = "id, name, display_name, status, rate_per_second, burst, created_at, \
-     daily_subject_budget, sweep_events, last_sweep_at";
+     daily_subject_budget, sweep_events, last_sweep_at, client_cert_pins";
 
 /// An update that touched no row means the thing did not exist.
 fn found(rows_affected: u64) -> Result<(), StoreError> {
@@ -87,6 +90,7 @@ struct MemberRecord {
     daily_subject_budget: Option<i64>,
     sweep_events: i64,
     last_sweep_at: Option<i64>,
+    client_cert_pins: String,
 }
 
 impl TryFrom<MemberRecord> for MemberRow {
@@ -107,6 +111,8 @@ impl TryFrom<MemberRecord> for MemberRow {
             daily_subject_budget: r.daily_subject_budget,
             sweep_events: r.sweep_events,
             last_sweep_at: r.last_sweep_at.map(from_millis),
+            cert_pins: parse_pins(&r.client_cert_pins)
+                .map_err(|e| StoreError::corrupt_because("member certificate pins", e))?,
         })
     }
 }
@@ -175,7 +181,8 @@ impl Store {
             .bind(id)
             .execute(self.pool())
             .await?;
-        found(done.rows_affected())
+        found(done.rows_affected())?;
+        self.announce_auth_change().await
     }
 
     pub async fn set_member_quota(&self, id: i64, rate: i64, burst: i64) -> Result<(), StoreError> {
@@ -185,7 +192,8 @@ impl Store {
             .bind(id)
             .execute(self.pool())
             .await?;
-        found(done.rows_affected())
+        found(done.rows_affected())?;
+        self.announce_auth_change().await
     }
 
     pub async fn set_member_subject_budget(
@@ -198,7 +206,24 @@ impl Store {
             .bind(id)
             .execute(self.pool())
             .await?;
-        found(done.rows_affected())
+        found(done.rows_affected())?;
+        self.announce_auth_change().await
+    }
+
+    /// Replaces a member's pinned client certificates; takes effect on every instance
+    /// at once.
+    pub async fn set_member_cert_pins(
+        &self,
+        id: i64,
+        pins: &[CertFingerprint],
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE members SET client_cert_pins = $1 WHERE id = $2")
+            .bind(store_pins(pins))
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        found(done.rows_affected())?;
+        self.announce_auth_change().await
     }
 
     pub async fn record_sweep(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -255,14 +280,14 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(())
+        self.announce_auth_change().await
     }
 
     pub async fn auth_lookup(&self, key_id: &str) -> Result<Option<AuthRow>, StoreError> {
         let row: Option<AuthRecord> = sqlx::query_as(
             "SELECT k.id AS key_id, k.secret_hash, k.scopes, k.revoked_at, \
                     m.id, m.name, m.display_name, m.status, m.rate_per_second, m.burst, m.created_at, \
-                    m.daily_subject_budget, m.sweep_events, m.last_sweep_at \
+                    m.daily_subject_budget, m.sweep_events, m.last_sweep_at, m.client_cert_pins \
              FROM api_keys k JOIN members m ON m.id = k.member_id WHERE k.id = $1",
         )
         .bind(key_id)

@@ -17,6 +17,7 @@ mod indicators;
 mod members;
 mod person;
 mod retention;
+mod revocation;
 mod sessions;
 mod tlog;
 
@@ -25,6 +26,7 @@ pub use backup::{BackupContents, inspect_sqlite_backup, sqlite_file};
 pub use flags::{Idempotency, IdempotencyRecord};
 pub use indicators::ReportKind;
 pub use members::{ApiKeyRow, AuthRow, MemberRow};
+pub use revocation::AuthChanges;
 pub use sessions::SessionRow;
 pub use tlog::CheckpointRow;
 
@@ -87,6 +89,7 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    signal: revocation::AuthSignal,
 }
 
 impl Store {
@@ -135,7 +138,11 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            signal: revocation::AuthSignal::for_url(url),
+        })
     }
 
     pub fn backend(&self) -> Backend {

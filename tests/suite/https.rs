@@ -12,7 +12,7 @@ use crate::common::{TestDb, TestHub};
 
 /// A CA and a server certificate for 127.0.0.1 it issued, written to `dir`; returns the
 /// CA's PEM.
-fn issue(dir: &Path) -> String {
+pub fn issue(dir: &Path) -> String {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
@@ -26,7 +26,7 @@ fn issue(dir: &Path) -> String {
     ca.pem()
 }
 
-fn client_trusting(ca_pem: &str) -> reqwest::Client {
+pub fn client_trusting(ca_pem: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
@@ -34,11 +34,11 @@ fn client_trusting(ca_pem: &str) -> reqwest::Client {
         .unwrap()
 }
 
-fn https(hub: &TestHub) -> String {
+pub fn https(hub: &TestHub) -> String {
     hub.base.replacen("http://", "https://", 1)
 }
 
-async fn tls_hub(dir: &Path) -> TestHub {
+pub async fn tls_hub(dir: &Path) -> TestHub {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     TestHub::start_with(move |c| {
         c.tls = Some(fraudhub::tls::TlsSettings {

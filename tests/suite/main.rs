@@ -43,6 +43,7 @@ mod identifier_properties;
 mod indicator_import;
 mod indicators;
 mod log_output;
+mod member_mtls;
 mod metrics;
 mod multi_instance;
 mod operator_audit;

@@ -435,6 +435,23 @@ pub fn cli(db: &TestDb, data_dir: &std::path::Path, args: &[&str]) -> std::proce
         .expect("run fraudhub")
 }
 
+/// As [`cli`], awaited: a test's hub shares its runtime, and blocking that thread while
+/// the CLI waits for a lock the hub holds would stall both.
+pub async fn cli_async(
+    db: &TestDb,
+    data_dir: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_fraudhub"))
+        .args(args)
+        .env("FRAUDHUB_DATABASE_URL", &db.url)
+        .env("FRAUDHUB_DATA_DIR", data_dir)
+        .env_remove("FRAUDHUB_MASTER_KEY")
+        .output()
+        .await
+        .expect("run fraudhub")
+}
+
 /// Stdout of a command that must have succeeded (stderr shown when it did not).
 pub fn ok(out: &std::process::Output) -> String {
     assert!(
