@@ -310,7 +310,7 @@ async fn only_an_existing_active_member_gets_an_import_and_only_under_the_hubs_k
 
     // Without a configured key and without the development key it would make new tokens
     // that never match: refused rather than generated.
-    let out = cli(
+    let out = cli_async(
         &hub.db,
         dir.path(),
         &[
@@ -320,7 +320,8 @@ async fn only_an_existing_active_member_gets_an_import_and_only_under_the_hubs_k
             &a_id.to_string(),
             file.to_str().unwrap(),
         ],
-    );
+    )
+    .await;
     assert!(!out.status.success());
     assert!(printed(&out).contains("no master key"), "{}", printed(&out));
     assert!(!dir.path().join("dev-master.key").exists());

@@ -426,13 +426,20 @@ impl std::io::Write for Captured {
 
 /// Runs the `fraudhub` binary on `db` with `data_dir`, as an operator would.
 pub fn cli(db: &TestDb, data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_fraudhub"))
+    cli_command(db, data_dir, args)
+        .output()
+        .expect("run fraudhub")
+}
+
+/// The operator's CLI on `db`, without the master key in its environment.
+fn cli_command(db: &TestDb, data_dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fraudhub"));
+    command
         .args(args)
         .env("FRAUDHUB_DATABASE_URL", &db.url)
         .env("FRAUDHUB_DATA_DIR", data_dir)
-        .env_remove("FRAUDHUB_MASTER_KEY")
-        .output()
-        .expect("run fraudhub")
+        .env_remove("FRAUDHUB_MASTER_KEY");
+    command
 }
 
 /// As [`cli`], awaited: a test's hub shares its runtime, and blocking that thread while
@@ -442,11 +449,7 @@ pub async fn cli_async(
     data_dir: &std::path::Path,
     args: &[&str],
 ) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_fraudhub"))
-        .args(args)
-        .env("FRAUDHUB_DATABASE_URL", &db.url)
-        .env("FRAUDHUB_DATA_DIR", data_dir)
-        .env_remove("FRAUDHUB_MASTER_KEY")
+    tokio::process::Command::from(cli_command(db, data_dir, args))
         .output()
         .await
         .expect("run fraudhub")
