@@ -2,7 +2,7 @@
 
 mod import;
 
-use crate::members::certs::CertFingerprint;
+use crate::members::certs::{CertFingerprint, IssuerPin, PresentedChain};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -152,7 +152,7 @@ enum MemberCommand {
     },
     /// Pin a client certificate: from now on the member's keys work only over a connection
     /// that presented a pinned certificate (docs/security.md, "Member mTLS").
-    #[command(group(clap::ArgGroup::new("which").required(true).args(["cert", "fingerprint"])))]
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["cert", "fingerprint", "ca"])))]
     PinCert {
         id: i64,
         /// The certificate, PEM.
@@ -161,8 +161,15 @@ enum MemberCommand {
         /// Its SHA-256 fingerprint (`openssl x509 -noout -fingerprint -sha256`).
         #[arg(long)]
         fingerprint: Option<String>,
+        /// The member's CA, PEM: any client certificate it issued with `--subject` counts.
+        #[arg(long, requires = "subject")]
+        ca: Option<PathBuf>,
+        /// The subject such certificates must have, e.g. `CN=bank-a api,O=Bank A`.
+        #[arg(long, requires = "ca")]
+        subject: Option<String>,
     },
-    /// Remove a pin; with none left, the member's keys work without a certificate again.
+    /// Remove a pin: a certificate's fingerprint, or a pinned CA's (all its subjects); with
+    /// none left, the member's keys work without a certificate again.
     UnpinCert {
         id: i64,
         fingerprint: String,
@@ -472,32 +479,45 @@ async fn member(
             id,
             cert,
             fingerprint,
+            ca,
+            subject,
         } => {
-            let pin = match (cert, fingerprint) {
-                (Some(path), _) => {
-                    let pem = std::fs::read(&path)
-                        .with_context(|| format!("--cert {}", path.display()))?;
-                    CertFingerprint::of_pem(&pem)
-                        .with_context(|| format!("--cert {}", path.display()))?
-                }
-                (None, Some(text)) => CertFingerprint::parse(&text).context("--fingerprint")?,
-                (None, None) => bail!("give --cert or --fingerprint"),
-            };
             let mut pins = store
                 .member(id)
                 .await
                 .with_context(|| format!("member {id}"))?
                 .cert_pins;
-            if !pins.contains(&pin) {
-                pins.push(pin);
-            }
+            let read =
+                |path: &PathBuf| std::fs::read(path).with_context(|| format!("{}", path.display()));
+            let shown = match (cert, fingerprint, ca.zip(subject)) {
+                (Some(path), _, _) => {
+                    let pin = PresentedChain::from_pem(&read(&path)?)
+                        .with_context(|| format!("--cert {}", path.display()))?
+                        .fingerprint();
+                    pins.add(pin);
+                    format!("certificate {}", pin.to_hex())
+                }
+                (None, Some(text), _) => {
+                    let pin = CertFingerprint::parse(&text).context("--fingerprint")?;
+                    pins.add(pin);
+                    format!("certificate {}", pin.to_hex())
+                }
+                (None, None, Some((path, subject))) => {
+                    let pin = IssuerPin::from_pem(&read(&path)?, &subject)
+                        .with_context(|| format!("--ca {} --subject", path.display()))?;
+                    let shown = format!(
+                        "certificates from CA {} with subject {}",
+                        pin.ca_fingerprint().to_hex(),
+                        pin.subject()
+                    );
+                    pins.issuers.push(pin);
+                    shown
+                }
+                _ => bail!("give --cert, --fingerprint, or --ca with --subject"),
+            };
             store.set_member_cert_pins(id, &pins).await?;
             record(store, Action::MemberCertPin, id, None, now).await?;
-            println!(
-                "member {id}: certificate {} pinned; its keys now require one of {} pinned certificate(s)",
-                pin.to_hex(),
-                pins.len()
-            );
+            println!("member {id}: {shown} pinned; its keys now need a pinned certificate");
         }
         MemberCommand::UnpinCert { id, fingerprint } => {
             let pin = CertFingerprint::parse(&fingerprint).context("fingerprint")?;
@@ -506,16 +526,15 @@ async fn member(
                 .await
                 .with_context(|| format!("member {id}"))?
                 .cert_pins;
-            let before = pins.len();
-            pins.retain(|p| *p != pin);
-            if pins.len() == before {
-                bail!("member {id} has no pinned certificate {}", pin.to_hex());
+            if !pins.remove(pin) {
+                bail!("member {id} has no pin for {}", pin.to_hex());
             }
             store.set_member_cert_pins(id, &pins).await?;
             record(store, Action::MemberCertUnpin, id, None, now).await?;
-            match pins.len() {
-                0 => println!("member {id}: no certificate pinned; its keys work without one"),
-                n => println!("member {id}: {n} pinned certificate(s) left"),
+            if pins.is_empty() {
+                println!("member {id}: no certificate pinned; its keys work without one");
+            } else {
+                println!("member {id}: pin {} removed", pin.to_hex());
             }
         }
         MemberCommand::Certs { id } => {
@@ -523,8 +542,15 @@ async fn member(
                 .member(id)
                 .await
                 .with_context(|| format!("member {id}"))?;
-            for pin in member.cert_pins {
-                println!("{}", pin.to_hex());
+            for pin in member.cert_pins.fingerprints {
+                println!("certificate {}", pin.to_hex());
+            }
+            for pin in member.cert_pins.issuers {
+                println!(
+                    "ca {} subject {}",
+                    pin.ca_fingerprint().to_hex(),
+                    pin.subject()
+                );
             }
         }
         MemberCommand::Suspend { id } => {

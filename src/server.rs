@@ -21,7 +21,7 @@
 //! per-connection watchdog that sees bytes arrive (I/O wrapper) and requests start and
 //! finish (service wrapper); hyper's timer stays armed as a backstop at the sum of both.
 
-use crate::members::certs::CertFingerprint;
+use crate::members::certs::PresentedChain;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -81,8 +81,8 @@ pub async fn serve_app(
 pub struct OverTls;
 
 /// The certificate a client presented in the TLS handshake this server terminated.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientCert(pub CertFingerprint);
+#[derive(Debug, Clone)]
+pub struct ClientCert(pub PresentedChain);
 
 /// As [`serve_app`], speaking HTTPS when `tls` is given: the handshake runs in the
 /// connection's own task, bounded by the header read timeout.
@@ -135,8 +135,8 @@ pub async fn serve_app_tls(
                                         .get_ref()
                                         .1
                                         .peer_certificates()
-                                        .and_then(|chain| chain.first())
-                                        .map(|c| ClientCert(CertFingerprint::of_der(c)));
+                                        .and_then(PresentedChain::from_der)
+                                        .map(ClientCert);
                                     let on = Some(cert);
                                     connection(tls, peer, slot, app, limits, stop, on).await;
                                 }
@@ -225,10 +225,10 @@ async fn connection<S>(
     let service = tower::service_fn(move |mut req: Request<Incoming>| {
         // Per connection rather than per router: the peer is a property of the socket.
         req.extensions_mut().insert(ConnectInfo(peer));
-        if let Some(cert) = over_tls {
+        if let Some(cert) = &over_tls {
             req.extensions_mut().insert(OverTls);
             if let Some(cert) = cert {
-                req.extensions_mut().insert(cert);
+                req.extensions_mut().insert(cert.clone());
             }
         }
         let busy = Busy::start(requests.clone());

@@ -18,7 +18,7 @@ use tower_governor::GovernorError;
 use tower_governor::key_extractor::KeyExtractor;
 
 use super::problem::ApiError;
-use crate::members::certs::{CertFingerprint, FORWARDED_CERT_HEADER};
+use crate::members::certs::{FORWARDED_CERT_HEADER, PresentedChain};
 use crate::server::ClientCert;
 
 /// The client's address as the hub believes it.
@@ -117,16 +117,16 @@ fn presented_key_id(req: &Request) -> Option<&str> {
 pub fn presented_cert(
     parts: &axum::http::request::Parts,
     trusted: &[IpAddr],
-) -> Option<CertFingerprint> {
-    if let Some(ClientCert(fingerprint)) = parts.extensions.get::<ClientCert>() {
-        return Some(*fingerprint);
+) -> Option<PresentedChain> {
+    if let Some(ClientCert(chain)) = parts.extensions.get::<ClientCert>() {
+        return Some(chain.clone());
     }
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
     if !trusted.contains(&peer) {
         return None;
     }
     let forwarded = parts.headers.get(FORWARDED_CERT_HEADER)?.to_str().ok()?;
-    CertFingerprint::of_forwarded(forwarded).ok()
+    PresentedChain::from_forwarded(forwarded).ok()
 }
 
 /// tower_governor key: the resolved client address.

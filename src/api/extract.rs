@@ -301,7 +301,7 @@ impl FromRequestParts<AppState> for Caller {
             r.set_member(caller.member.id);
         }
         let cert = super::client::presented_cert(parts, &state.settings.trusted_proxies);
-        if !crate::members::certs::admits(&caller.member.cert_pins, cert) {
+        if !caller.member.cert_pins.admit(cert.as_ref()) {
             return Err(ApiError::Unauthorized(
                 "this member's keys work only with its pinned client certificate",
             ));

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{Store, StoreError, is_unique_violation};
 use crate::clock::{from_millis, to_millis};
 use crate::members::MemberStatus;
-use crate::members::certs::{CertFingerprint, parse_pins, store_pins};
+use crate::members::certs::CertPins;
 
 #[derive(Debug, Clone)]
 pub struct MemberRow {
@@ -22,7 +22,7 @@ pub struct MemberRow {
     pub sweep_events: i64,
     pub last_sweep_at: Option<DateTime<Utc>>,
     /// Client certificates the member's keys require (none: no requirement).
-    pub cert_pins: Vec<CertFingerprint>,
+    pub cert_pins: CertPins,
 }
 
 #[derive(Debug, Clone)]
@@ -111,7 +111,7 @@ impl TryFrom<MemberRecord> for MemberRow {
             daily_subject_budget: r.daily_subject_budget,
             sweep_events: r.sweep_events,
             last_sweep_at: r.last_sweep_at.map(from_millis),
-            cert_pins: parse_pins(&r.client_cert_pins)
+            cert_pins: CertPins::from_stored(&r.client_cert_pins)
                 .map_err(|e| StoreError::corrupt_because("member certificate pins", e))?,
         })
     }
@@ -212,13 +212,12 @@ impl Store {
 
     /// Replaces a member's pinned client certificates; takes effect on every instance
     /// at once.
-    pub async fn set_member_cert_pins(
-        &self,
-        id: i64,
-        pins: &[CertFingerprint],
-    ) -> Result<(), StoreError> {
+    pub async fn set_member_cert_pins(&self, id: i64, pins: &CertPins) -> Result<(), StoreError> {
+        let stored = pins
+            .to_stored()
+            .map_err(|e| StoreError::corrupt_because("member certificate pins", e))?;
         let done = sqlx::query("UPDATE members SET client_cert_pins = $1 WHERE id = $2")
-            .bind(store_pins(pins))
+            .bind(stored)
             .bind(id)
             .execute(self.pool())
             .await?;

@@ -6,7 +6,10 @@
 
 use std::path::Path;
 
-use rcgen::{CertificateParams, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair,
+};
 
 use crate::common::*;
 use crate::https::{https, issue, tls_hub};
@@ -18,6 +21,31 @@ fn client_cert(name: &str) -> (String, String) {
         .unwrap()
         .self_signed(&key)
         .unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+/// A member's own CA; returns it and its PEM.
+fn member_ca(name: &str) -> (CertifiedIssuer<'static, KeyPair>, String) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let pem = ca.pem();
+    (ca, pem)
+}
+
+/// A client certificate `ca` issued for `common_name`; returns (certificate PEM, key PEM).
+fn issued_by(ca: &CertifiedIssuer<'static, KeyPair>, common_name: &str) -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Bank A");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, ca).unwrap();
     (cert.pem(), key.serialize_pem())
 }
 
@@ -116,7 +144,7 @@ async fn unpinning_the_last_certificate_lets_the_key_work_without_one_again() ->
     pin(&hub.db, dir.path(), bank_a, &pinned.0).await;
     let id = bank_a.to_string();
     let listed = ok(&cli_async(&hub.db, dir.path(), &["member", "certs", &id]).await);
-    let fingerprint = listed.trim().to_string();
+    let fingerprint = listed.trim().trim_start_matches("certificate ").to_string();
     assert_eq!(fingerprint.len(), 64, "{listed}");
     assert_eq!(match_status(&client(&ca, None), &base, &key_a).await, 401);
 
@@ -130,6 +158,55 @@ async fn unpinning_the_last_certificate_lets_the_key_work_without_one_again() ->
     )
     .await);
     assert_eq!(match_status(&client(&ca, None), &base, &key_a).await, 200);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_pinning_its_ca_and_a_subject_is_served_with_any_certificate_that_ca_issued_for_it()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server_ca = issue(dir.path());
+    let hub = tls_hub(dir.path()).await;
+    let base = https(&hub);
+    let (bank_a, key_a) = hub.member("bank-a").await;
+    let (ca, ca_pem) = member_ca("Bank A client CA");
+    let (stranger_ca, _) = member_ca("Bank A client CA");
+    let ca_file = dir.path().join("bank-a-ca.pem");
+    std::fs::write(&ca_file, &ca_pem)?;
+    let said = ok(&cli_async(
+        &hub.db,
+        dir.path(),
+        &[
+            "member",
+            "pin-cert",
+            &bank_a.to_string(),
+            "--ca",
+            ca_file.to_str().unwrap(),
+            // openssl's way of printing a subject is accepted as well.
+            "--subject",
+            "O = Bank A, CN = bank-a api",
+        ],
+    )
+    .await);
+    assert!(said.contains("CN=bank-a api,O=Bank A"), "{said}");
+
+    let status = |identity: (String, String)| {
+        let client = client(&server_ca, Some(&identity));
+        let (base, key) = (base.clone(), key_a.clone());
+        async move { match_status(&client, &base, &key).await }
+    };
+    // This year's certificate and next year's renewal both work without the operator.
+    assert_eq!(status(issued_by(&ca, "bank-a api")).await, 200);
+    assert_eq!(status(issued_by(&ca, "bank-a api")).await, 200);
+    // Another subject from the same CA, the subject from another CA, or a self-signed
+    // look-alike: refused.
+    assert_eq!(status(issued_by(&ca, "bank-a intern")).await, 401);
+    assert_eq!(status(issued_by(&stranger_ca, "bank-a api")).await, 401);
+    assert_eq!(status(client_cert("bank-a api")).await, 401);
+    assert_eq!(
+        match_status(&client(&server_ca, None), &base, &key_a).await,
+        401
+    );
     Ok(())
 }
 
