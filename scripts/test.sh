@@ -3,7 +3,7 @@
 # PostgreSQL comes from FRAUDHUB_TEST_PG_ADMIN_URL (default: the local server); every test
 # creates its own database there. Fails if PostgreSQL is unreachable. Installs Debian's
 # chromium and chromium-driver (for the browser tests) when they are missing, and axe-core
-# (npm) for the accessibility checks.
+# (npm) for the accessibility checks. Ends with scripts/schemathesis.sh (needs python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,4 +63,8 @@ echo "=== behavioural suite on PostgreSQL"
 FRAUDHUB_TEST_DATABASE_URL="$PG_ADMIN_URL" cargo test --tests
 
 drop_stale_test_databases
-echo "=== all tests passed on SQLite and PostgreSQL"
+
+echo "=== schema-driven tests (schemathesis) against a fresh hub"
+bash scripts/schemathesis.sh
+
+echo "=== all tests passed on SQLite and PostgreSQL, and schemathesis found nothing"

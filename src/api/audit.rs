@@ -20,7 +20,7 @@ use crate::store::StoredEntry;
 impl From<LogError> for ApiError {
     fn from(e: LogError) -> Self {
         match e {
-            LogError::BadRange(why) => ApiError::invalid("tree_size", why),
+            LogError::BadRange { field, why } => ApiError::invalid(field, why),
             LogError::Store(s) => s.into(),
             other => ApiError::internal(other),
         }
@@ -59,8 +59,10 @@ pub async fn public_key(State(state): State<AppState>) -> impl IntoResponse {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// First leaf index to return (default 0).
+    #[param(minimum = 0)]
     pub from: Option<i64>,
-    /// At most this many entries (1..=1000, default 100).
+    /// At most this many entries (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -136,7 +138,10 @@ pub async fn entries(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
     }
-    let from = q.from.unwrap_or(0).max(0);
+    let from = q.from.unwrap_or(0);
+    if from < 0 {
+        return Err(ApiError::invalid("from", "must be 0 or more"));
+    }
     let page = state
         .store
         .audit_page(Some(caller.member.id), from, limit)
@@ -149,7 +154,9 @@ pub async fn entries(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ProofQuery {
-    /// Tree size to prove against (default: the latest checkpoint's size).
+    /// Tree size to prove against (default: the newest checkpoint covering the entry).
+    /// It must be above the leaf index and at most the log's size.
+    #[param(minimum = 1, maximum = 9223372036854775807_i64)]
     pub tree_size: Option<u64>,
 }
 
@@ -163,24 +170,30 @@ pub struct InclusionProof {
 }
 
 /// Inclusion proof for one of the caller's own entries; for anyone else it does not exist.
-#[utoipa::path(get, path = "/v1/audit/entries/{leaf_index}/inclusion", params(("leaf_index" = u64, Path), ProofQuery),
+#[utoipa::path(get, path = "/v1/audit/entries/{leaf_index}/inclusion", params(("leaf_index" = i64, Path, minimum = 0,
+        description = "The entry's leaf index; a value that is not a non-negative 64-bit integer is a 422"), ProofQuery),
     responses((status = 200, body = InclusionProof),
         (status = 401, description = "Missing, malformed, unknown or revoked API key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "Member suspended, or the key lacks `audit:read`", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such entry among the caller's own", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid query parameter (named in `field`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`leaf_index` is not a leaf index, or `tree_size` is not above it or exceeds the log (named in `field`)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "The member's rate limit is exhausted; see `Retry-After`", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = ["audit:read"])))]
 pub async fn inclusion(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(leaf_index): ApiPath<u64>,
+    ApiPath(leaf_index): ApiPath<String>,
     ApiQuery(q): ApiQuery<ProofQuery>,
 ) -> Result<Json<InclusionProof>, ApiError> {
-    let entry = state
-        .store
-        .audit_entry(i64::try_from(leaf_index).map_err(|_| ApiError::NotFound)?)
-        .await?;
+    // Parsed here rather than by the path extractor: a malformed index is a bad request
+    // (422 naming it), not a missing entry.
+    let index = leaf_index
+        .parse::<i64>()
+        .ok()
+        .filter(|i| *i >= 0)
+        .ok_or_else(|| ApiError::invalid("leaf_index", "must be an integer from 0 to 2^63-1"))?;
+    let leaf_index = index.unsigned_abs();
+    let entry = state.store.audit_entry(index).await?;
     if entry.entry()?.member_id != Some(caller.member.id) {
         return Err(ApiError::NotFound);
     }
@@ -211,7 +224,11 @@ pub async fn inclusion(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
+    /// The older tree size; at most `to`.
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub from: u64,
+    /// The newer tree size; at most the log's size.
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub to: u64,
 }
 
@@ -227,7 +244,7 @@ pub struct ConsistencyProof {
     responses((status = 200, body = ConsistencyProof),
         (status = 401, description = "Missing, malformed, unknown or revoked API key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "Member suspended, or the key lacks `audit:read`", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid query parameter (named in `field`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`from` exceeds `to`, or `to` exceeds the log's size (named in `field`)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "The member's rate limit is exhausted; see `Retry-After`", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = ["audit:read"])))]
 pub async fn consistency(

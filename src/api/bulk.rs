@@ -124,7 +124,7 @@ impl Drop for Slot {
         description = "One JSON object per line, at most 1,000,000 lines of at most 4096 bytes"),
     responses((status = 200, content_type = "application/x-ndjson", body = BulkResult,
         description = "One line per input line, then `{\"summary\": …}`"),
-        (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+        (status = 409, description = "A bulk match is already running for this member", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = ["matches:read"])))]
 pub async fn run(
     State(state): State<AppState>,

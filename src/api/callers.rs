@@ -1,8 +1,6 @@
 //! `/v1/caller-verifications` (BankID phone authentication of a caller) and `/v1/agents`
 //! (the member's agents for the agent console).
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -23,12 +21,19 @@ use crate::members::Caller;
 #[serde(deny_unknown_fields)]
 pub struct StartVerification {
     /// The personal number the caller claims; never stored, only its token.
+    #[schema(pattern = r"^([0-9]{6}[-+]?|[0-9]{8}-?)[0-9]{4}$")]
     pub personal_number: String,
     /// `user`: the customer called the member; `rp`: the member called the customer.
     pub call_initiator: Initiator,
     /// The number the call comes from (or goes to), checked against reported indicators.
     pub caller_phone: Option<String>,
-    /// The member's own reference for the agent or the call (1..=64 characters).
+    /// The member's own reference for the agent or the call: 1..=64 characters, not all
+    /// blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^(?=.*\S)[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub agent_reference: Option<String>,
 }
 
@@ -93,7 +98,8 @@ impl VerificationView {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct WaitQuery {
-    /// Wait up to this many seconds (0..=30) for a pending verification to end.
+    /// Wait up to this many seconds for a pending verification to end.
+    #[param(minimum = 0, maximum = 30)]
     pub wait: Option<u64>,
 }
 
@@ -121,7 +127,7 @@ pub fn english(headers: &HeaderMap) -> bool {
 
 #[utoipa::path(post, path = "/v1/caller-verifications", request_body = StartVerification,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
-    responses((status = 201, body = VerificationView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"),
+    responses((status = 201, body = VerificationView),
         (status = 503, description = "BankID is not configured", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = ["callers:verify"])))]
 pub async fn start(
@@ -162,7 +168,7 @@ pub async fn start(
 }
 
 #[utoipa::path(get, path = "/v1/caller-verifications/{id}", params(("id" = String, Path), WaitQuery),
-    responses((status = 200, body = VerificationView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = VerificationView)),
     security(("bearer" = ["callers:verify"])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -182,7 +188,7 @@ pub async fn get(
         state.callers()?,
         &who,
         &id,
-        Duration::from_secs(wait),
+        state.settings.long_poll(wait),
         move || clock.now(),
     )
     .await?;
@@ -190,7 +196,7 @@ pub async fn get(
 }
 
 #[utoipa::path(post, path = "/v1/caller-verifications/{id}/cancel", params(("id" = String, Path)),
-    responses((status = 200, body = VerificationView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = VerificationView)),
     security(("bearer" = ["callers:verify"])))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -209,8 +215,14 @@ pub async fn cancel(
 pub struct EnrolAgent {
     /// The agent's own personal number (they log in with their BankID); never stored,
     /// only its token.
+    #[schema(pattern = r"^([0-9]{6}[-+]?|[0-9]{8}-?)[0-9]{4}$")]
     pub personal_number: String,
-    /// Shown in the console (1..=100 characters).
+    /// Shown in the console: 1..=100 characters, not all blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^(?=.*\S)[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub display_name: String,
     /// RFC 3339; the enrolment ends then.
     pub expires_at: Option<DateTime<Utc>>,
@@ -260,7 +272,8 @@ impl From<AgentError> for ApiError {
 }
 
 #[utoipa::path(post, path = "/v1/agents", request_body = EnrolAgent,
-    responses((status = 201, body = AgentView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, body = AgentView),
+        (status = 409, description = "This person is already enrolled", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = ["agents:manage"])))]
 pub async fn enrol(
     State(state): State<AppState>,
@@ -288,7 +301,7 @@ pub async fn enrol(
 }
 
 #[utoipa::path(get, path = "/v1/agents",
-    responses((status = 200, body = AgentList), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = AgentList)),
     security(("bearer" = ["agents:manage"])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -302,7 +315,7 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/v1/agents/{id}/disable", params(("id" = String, Path)),
-    responses((status = 200, body = AgentView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = AgentView)),
     security(("bearer" = ["agents:manage"])))]
 pub async fn disable(
     State(state): State<AppState>,

@@ -1,8 +1,6 @@
 //! `/v1/watchlist`, `/v1/events` and `/v1/webhooks`: what a member watches, the feed of
 //! what happened to it, and the endpoints the feed is pushed to.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -25,7 +23,13 @@ use crate::members::Caller;
 #[serde(deny_unknown_fields)]
 pub struct WatchRequest {
     pub identifier: IdentifierInput,
-    /// The member's own reference (its customer number, say): 1..=128 characters.
+    /// The member's own reference (its customer number, say): 1..=128 characters once
+    /// surrounding whitespace is trimmed, not all blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[\t\n\x0b\x0c\r \x85]*[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*[\t\n\x0b\x0c\r \x85]*$"
+    )]
     pub reference: String,
 }
 
@@ -58,6 +62,11 @@ pub struct Unwatched {
 #[into_params(parameter_in = Query)]
 pub struct ReferenceQuery {
     /// The member's reference to list.
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[\t\n\x0b\x0c\r \x85]*[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*[\t\n\x0b\x0c\r \x85]*$"
+    )]
     pub reference: String,
 }
 
@@ -73,7 +82,7 @@ impl From<WatchError> for ApiError {
 }
 
 #[utoipa::path(post, path = "/v1/watchlist", request_body = WatchRequest,
-    responses((status = 201, body = WatchedView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, body = WatchedView)),
     security(("bearer" = ["watchlist:write"])))]
 pub async fn watch(
     State(state): State<AppState>,
@@ -102,7 +111,7 @@ pub async fn watch(
 }
 
 #[utoipa::path(post, path = "/v1/watchlist/remove", request_body = UnwatchRequest,
-    responses((status = 200, body = Unwatched), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = Unwatched)),
     security(("bearer" = ["watchlist:write"])))]
 pub async fn unwatch(
     State(state): State<AppState>,
@@ -118,7 +127,7 @@ pub async fn unwatch(
 }
 
 #[utoipa::path(get, path = "/v1/watchlist", params(ReferenceQuery),
-    responses((status = 200, body = WatchedList), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = WatchedList)),
     security(("bearer" = ["watchlist:write"])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -127,7 +136,7 @@ pub async fn list(
 ) -> Result<Json<WatchedList>, ApiError> {
     let found = state
         .store
-        .watched_by_reference(caller.member.id, &q.reference)
+        .watched_by_reference(caller.member.id, events::valid_reference(&q.reference)?)
         .await?;
     Ok(Json(WatchedList {
         watched: found
@@ -157,8 +166,7 @@ const BULK_MAX_LINE: usize = 4096;
 
 #[utoipa::path(post, path = "/v1/watchlist/bulk", request_body(content = BulkWatchLine, content_type = "application/x-ndjson"),
     responses((status = 200, content_type = "application/x-ndjson",
-        description = "One line per input line (`{\"line\": n, \"status\": \"watched\"|\"removed\"|\"not_watched\"}` or `{\"line\": n, \"error\": {…}}`), then `{\"summary\": …}`"),
-        (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+        description = "One line per input line (`{\"line\": n, \"status\": \"watched\"|\"removed\"|\"not_watched\"}` or `{\"line\": n, \"error\": {…}}`), then `{\"summary\": …}`")),
     security(("bearer" = ["watchlist:write"])))]
 pub async fn bulk(
     State(state): State<AppState>,
@@ -319,11 +327,23 @@ async fn bulk_line(
 #[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// The `next` cursor of the previous page (default: from the start).
+    #[param(pattern = r"^[0-9]{1,18}$")]
     pub after: Option<String>,
-    /// At most this many events (1..=1000, default 100).
+    /// At most this many events (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
-    /// Wait up to this many seconds (0..=30) when there is nothing new.
+    /// Wait up to this many seconds when there is nothing new.
+    #[param(minimum = 0, maximum = 30)]
     pub wait: Option<u64>,
+}
+
+/// A feed cursor as the feed gives them out: the decimal sequence number of an event, at
+/// most 18 digits (the documented pattern, so a client can check one before sending it).
+fn parse_cursor(cursor: &str) -> Result<i64, ApiError> {
+    Some(cursor)
+        .filter(|c| (1..=18).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|c| c.parse::<i64>().ok())
+        .ok_or_else(|| ApiError::invalid("after", "not a cursor this feed gave out"))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -334,7 +354,7 @@ pub struct FeedPage {
 }
 
 #[utoipa::path(get, path = "/v1/events", params(FeedQuery),
-    responses((status = 200, body = FeedPage), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = FeedPage)),
     security(("bearer" = ["events:read"])))]
 pub async fn feed(
     State(state): State<AppState>,
@@ -343,11 +363,7 @@ pub async fn feed(
 ) -> Result<Json<FeedPage>, ApiError> {
     let after = match q.after.as_deref() {
         None => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|c| *c >= 0)
-            .ok_or_else(|| ApiError::invalid("after", "not a cursor this feed gave out"))?,
+        Some(c) => parse_cursor(c)?,
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -362,7 +378,7 @@ pub async fn feed(
         caller.member.id,
         after,
         limit,
-        Duration::from_secs(wait),
+        state.settings.long_poll(wait),
     )
     .await?;
     let next = page.last().map_or(after, |e| e.seq).to_string();
@@ -426,6 +442,7 @@ pub struct WebhookList {
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// Deliver again every event after this feed cursor.
+    #[schema(pattern = r"^[0-9]{1,18}$")]
     pub after: String,
 }
 
@@ -458,7 +475,8 @@ impl From<WebhookError> for ApiError {
 }
 
 #[utoipa::path(post, path = "/v1/webhooks", request_body = WebhookRequest,
-    responses((status = 201, body = WebhookView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, body = WebhookView),
+        (status = 409, description = "A webhook with this URL is already registered", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = ["webhooks:manage"])))]
 pub async fn register(
     State(state): State<AppState>,
@@ -481,7 +499,7 @@ pub async fn register(
 }
 
 #[utoipa::path(get, path = "/v1/webhooks",
-    responses((status = 200, body = WebhookList), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = WebhookList)),
     security(("bearer" = ["webhooks:manage"])))]
 pub async fn list_webhooks(
     State(state): State<AppState>,
@@ -497,8 +515,7 @@ pub async fn list_webhooks(
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", params(("id" = String, Path)),
-    responses((status = 200, body = WebhookView, description = "The new secret; the old one signs too for 24 hours"),
-        (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = WebhookView, description = "The new secret; the old one signs too for 24 hours")),
     security(("bearer" = ["webhooks:manage"])))]
 pub async fn rotate(
     State(state): State<AppState>,
@@ -511,7 +528,7 @@ pub async fn rotate(
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/replay", params(("id" = String, Path)), request_body = ReplayRequest,
-    responses((status = 200, body = WebhookView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = WebhookView)),
     security(("bearer" = ["webhooks:manage"])))]
 pub async fn replay(
     State(state): State<AppState>,
@@ -519,12 +536,7 @@ pub async fn replay(
     ApiPath(id): ApiPath<String>,
     ApiJson { value: req, .. }: ApiJson<ReplayRequest>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let after = req
-        .after
-        .parse::<i64>()
-        .ok()
-        .filter(|a| *a >= 0)
-        .ok_or_else(|| ApiError::invalid("after", "not a cursor this feed gave out"))?;
+    let after = parse_cursor(&req.after)?;
     state
         .store
         .replay_webhook(caller.member.id, &id, after, state.clock.now())
@@ -535,7 +547,7 @@ pub async fn replay(
 }
 
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", params(("id" = String, Path)),
-    responses((status = 200, body = DeliveryLog), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = DeliveryLog)),
     security(("bearer" = ["webhooks:manage"])))]
 pub async fn deliveries(
     State(state): State<AppState>,

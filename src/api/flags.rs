@@ -15,12 +15,54 @@ use crate::members::Caller;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceFlagRequest {
+    /// Members flag personal numbers only.
+    #[schema(schema_with = personal_number_input)]
     pub identifier: IdentifierInput,
+    /// `consumer` flags are placed by the person, never by a member; `police_report`
+    /// needs `police_report_reference`.
+    #[schema(schema_with = member_flag_kind)]
     pub kind: FlagKind,
-    pub consent_reference: Option<String>,
+    /// The victim's consent, as the member records it: 1–128 characters, not all blank.
+    #[schema(min_length = 1, max_length = 128, pattern = r"\S")]
+    pub consent_reference: String,
+    /// A Swedish police report number (docs/api.md).
     pub police_report_reference: Option<String>,
-    /// 30, 365 (default) or 730; up to 1826 with a police report reference.
+    /// 30, 365 (default) or 730; with a police report reference any number of days up
+    /// to 1826.
+    #[schema(minimum = 1, maximum = 1826)]
     pub duration_days: Option<i64>,
+}
+
+/// `{"kind": "se_personal_number", "value": …}`: the value is 10 or 12 digits with an
+/// optional `-` (or `+`, for a person aged 100 or more, in the 10-digit form) before the
+/// last four; its date and check digit are checked too, which a schema cannot express.
+fn personal_number_input() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .property(
+            "kind",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["se_personal_number"])),
+        )
+        .property(
+            "value",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^([0-9]{6}[-+]?|[0-9]{8}-?)[0-9]{4}$")),
+        )
+        .required("kind")
+        .required("value")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .build()
+}
+
+fn member_flag_kind() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["identity_theft", "police_report"]))
+        .build()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,7 +109,7 @@ impl From<FlagError> for ApiError {
 
 #[utoipa::path(post, path = "/v1/flags", request_body = PlaceFlagRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
-    responses((status = 201, body = FlagView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, body = FlagView)),
     security(("bearer" = ["flags:write"])))]
 pub async fn place(
     State(state): State<AppState>,
@@ -80,7 +122,7 @@ pub async fn place(
     let new = NewMemberFlag {
         subject: req.identifier.normalise("identifier", who.at)?,
         kind: req.kind,
-        consent_reference: req.consent_reference,
+        consent_reference: Some(req.consent_reference),
         police_report_reference: req.police_report_reference,
         duration_days: req.duration_days,
     };

@@ -29,7 +29,8 @@ pub struct PublishRequest {
     pub valid_until: Option<DateTime<Utc>>,
     /// Name the publishing member to other members (default false).
     pub disclose_member: Option<bool>,
-    /// Private to the publisher; at most 1000 characters.
+    /// Private to the publisher.
+    #[schema(max_length = 1000)]
     pub note: Option<String>,
 }
 
@@ -90,14 +91,16 @@ pub struct IndicatorPage {
 pub struct ListQuery {
     /// The `next` cursor of the previous page.
     pub after: Option<String>,
-    /// At most this many indicators (1..=500, default 100).
+    /// At most this many indicators (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportRequest {
-    /// The reporting member's own reference (1..=128 characters).
+    /// The reporting member's own reference.
+    #[schema(min_length = 1, max_length = 128)]
     pub reference: Option<String>,
 }
 
@@ -114,8 +117,10 @@ pub struct ReportAnswer {
 #[serde(deny_unknown_fields)]
 pub struct DisputeRequest {
     /// The person's own personal number; never stored, only its token.
+    #[schema(pattern = r"^([0-9]{6}[-+]?|[0-9]{8}-?)[0-9]{4}$")]
     pub personal_number: String,
-    /// The member's case reference for the person's request (1..=128 characters).
+    /// The member's case reference for the person's request.
+    #[schema(min_length = 1, max_length = 128)]
     pub case_reference: String,
 }
 
@@ -149,7 +154,7 @@ impl From<IndicatorError> for ApiError {
 
 #[utoipa::path(post, path = "/v1/indicators", request_body = PublishRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
-    responses((status = 201, body = IndicatorView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, body = IndicatorView)),
     security(("bearer" = ["indicators:write"])))]
 pub async fn publish(
     State(state): State<AppState>,
@@ -193,7 +198,7 @@ pub async fn get(
 }
 
 #[utoipa::path(get, path = "/v1/indicators", params(ListQuery),
-    responses((status = 200, body = IndicatorPage), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = IndicatorPage)),
     security(("bearer" = ["indicators:read"])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -237,7 +242,8 @@ pub async fn revoke(
 }
 
 #[utoipa::path(post, path = "/v1/indicators/{id}/uphold", params(("id" = String, Path)),
-    responses((status = 200, body = IndicatorView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = IndicatorView),
+        (status = 409, description = "The indicator is not disputed (or the dispute has already ended it)", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = ["indicators:write"])))]
 pub async fn uphold(
     State(state): State<AppState>,
@@ -279,7 +285,8 @@ async fn report(
 /// Another member saw the reported identifier used in a fraud too. Once per member.
 #[utoipa::path(post, path = "/v1/indicators/{id}/sightings", params(("id" = String, Path)),
     request_body = ReportRequest,
-    responses((status = 201, body = ReportAnswer), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, body = ReportAnswer),
+        (status = 409, description = "This member already made this report on this indicator", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = ["indicators:write"])))]
 pub async fn sighting(
     State(state): State<AppState>,
@@ -294,7 +301,8 @@ pub async fn sighting(
 /// Another member found the report wrong for its customer. Once per member.
 #[utoipa::path(post, path = "/v1/indicators/{id}/false-positive-reports", params(("id" = String, Path)),
     request_body = ReportRequest,
-    responses((status = 201, body = ReportAnswer), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, body = ReportAnswer),
+        (status = 409, description = "This member already made this report on this indicator", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = ["indicators:write"])))]
 pub async fn false_positive(
     State(state): State<AppState>,
@@ -308,7 +316,7 @@ pub async fn false_positive(
 
 /// A person disputes the reports on their personal number, through this member.
 #[utoipa::path(post, path = "/v1/indicators/disputes", request_body = DisputeRequest,
-    responses((status = 200, body = DisputeAnswer), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = DisputeAnswer)),
     security(("bearer" = ["indicators:write"])))]
 pub async fn dispute(
     State(state): State<AppState>,

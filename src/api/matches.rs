@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::{ApiJson, RequestId};
-use super::problem::{ApiError, ProblemBody};
+use super::problem::ApiError;
 use super::{AppState, IdentifierInput};
 use crate::enumeration::Refusal;
 use crate::flags::FlagKind;
@@ -19,6 +19,8 @@ use crate::members::Caller;
 #[serde(deny_unknown_fields)]
 pub struct MatchRequest {
     pub purpose: Purpose,
+    /// 1 to `max_match_identifiers` (default 100) identifiers.
+    #[schema(min_items = 1, max_items = 100)]
     pub identifiers: Vec<IdentifierInput>,
 }
 
@@ -87,7 +89,7 @@ pub struct MatchedFlag {
 }
 
 #[utoipa::path(post, path = "/v1/matches", request_body = MatchRequest,
-    responses((status = 200, body = MatchResponse), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, body = MatchResponse)),
     security(("bearer" = ["matches:read"])))]
 pub async fn run(
     State(state): State<AppState>,

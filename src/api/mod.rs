@@ -69,6 +69,16 @@ pub struct Settings {
     pub webhook_urls: crate::events::ssrf::UrlPolicy,
 }
 
+impl Settings {
+    /// How long a long poll (`wait`) may hold a request: what the client asked for, but
+    /// ending early enough to answer before the request deadline, which would otherwise
+    /// turn "nothing new yet" into a 503 timeout.
+    pub(crate) fn long_poll(&self, asked_secs: u64) -> Duration {
+        const ANSWER_MARGIN: Duration = Duration::from_millis(500);
+        Duration::from_secs(asked_secs).min(self.request_timeout.saturating_sub(ANSWER_MARGIN))
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,

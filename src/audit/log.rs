@@ -16,12 +16,21 @@ use crate::tlog::{
 pub enum LogError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    BadRange(String),
+    /// A requested index or size the log cannot prove; `field` is the request parameter
+    /// at fault.
+    #[error("{field}: {why}")]
+    BadRange { field: &'static str, why: String },
     #[error("the stored tree cannot answer")]
     Tree(#[from] ProofError),
     #[error("the checkpoint cannot be signed")]
     Sign(#[from] CheckpointError),
+}
+
+fn bad_range(field: &'static str, why: impl ToString) -> LogError {
+    LogError::BadRange {
+        field,
+        why: why.to_string(),
+    }
 }
 
 /// Handle on the log: where checkpoints are signed and proofs assembled.
@@ -92,35 +101,29 @@ impl AuditLog {
     }
 
     pub async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, LogError> {
-        self.check_size(size).await?;
+        self.check_size("tree_size", size).await?;
         if index >= size {
-            return Err(LogError::BadRange(
-                "leaf_index must be below tree_size".into(),
-            ));
+            return Err(bad_range("tree_size", "must be above leaf_index"));
         }
-        let ids =
-            inclusion_proof_nodes(index, size).map_err(|e| LogError::BadRange(e.to_string()))?;
+        let ids = inclusion_proof_nodes(index, size).map_err(|e| bad_range("tree_size", e))?;
         let nodes = self.store.tree_nodes(&ids).await?;
         Ok(inclusion_proof::<Blake3>(index, size, &nodes)?)
     }
 
     pub async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, LogError> {
-        self.check_size(new).await?;
+        self.check_size("to", new).await?;
         if old > new {
-            return Err(LogError::BadRange("from must not exceed to".into()));
+            return Err(bad_range("from", "must not exceed to"));
         }
-        let ids =
-            consistency_proof_nodes(old, new).map_err(|e| LogError::BadRange(e.to_string()))?;
+        let ids = consistency_proof_nodes(old, new).map_err(|e| bad_range("from", e))?;
         let nodes = self.store.tree_nodes(&ids).await?;
         Ok(consistency_proof::<Blake3>(old, new, &nodes)?)
     }
 
-    async fn check_size(&self, size: u64) -> Result<(), LogError> {
+    async fn check_size(&self, field: &'static str, size: u64) -> Result<(), LogError> {
         let current = self.store.tree_size().await?;
         if size > current {
-            return Err(LogError::BadRange(format!(
-                "tree_size exceeds the log size {current}"
-            )));
+            return Err(bad_range(field, format!("exceeds the log size {current}")));
         }
         Ok(())
     }

@@ -164,6 +164,17 @@ pub enum WatchError {
     Store(#[from] StoreError),
 }
 
+/// A member's watchlist reference: 1 to 128 characters once trimmed, none a control
+/// character.
+pub fn valid_reference(reference: &str) -> Result<&str, WatchError> {
+    let reference = reference.trim();
+    let chars = reference.chars().count();
+    if chars == 0 || chars > 128 || reference.chars().any(char::is_control) {
+        return Err(WatchError::Reference);
+    }
+    Ok(reference)
+}
+
 /// Watches an identifier under the member's `reference` (watching it again replaces
 /// the reference).
 pub async fn watch(
@@ -174,10 +185,7 @@ pub async fn watch(
     reference: &str,
     now: DateTime<Utc>,
 ) -> Result<(), WatchError> {
-    let reference = reference.trim();
-    if reference.is_empty() || reference.len() > 128 || reference.chars().any(char::is_control) {
-        return Err(WatchError::Reference);
-    }
+    let reference = valid_reference(reference)?;
     let watched = Watched {
         kind: id.kind(),
         reference: reference.to_string(),

@@ -39,27 +39,45 @@ async fn the_document_describes_the_probes_and_itself() -> TestResult {
 }
 
 #[tokio::test]
-async fn the_audit_routes_document_their_error_statuses_as_problem_json() -> TestResult {
+async fn every_operation_documents_each_error_status_it_can_answer_as_problem_json() -> TestResult {
     let hub = TestHub::start().await;
     let doc = openapi(&hub).await;
-    let expected: [(&str, &[&str]); 3] = [
-        ("/v1/audit/entries", &["401", "403", "422", "429"]),
-        (
-            "/v1/audit/entries/{leaf_index}/inclusion",
-            &["401", "403", "404", "422", "429"],
-        ),
-        ("/v1/audit/consistency", &["401", "403", "422", "429"]),
-    ];
-    for (path, statuses) in expected {
-        let responses = &doc["paths"][path]["get"]["responses"];
-        for status in statuses {
-            assert_eq!(
-                responses[*status]["content"]["application/problem+json"]["schema"]["$ref"],
-                "#/components/schemas/ProblemBody",
-                "{path} {status}: {responses}"
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let mut expected = vec!["429", "503"];
+            if op["security"].is_array() {
+                expected.extend(["401", "403"]);
+            }
+            if op["requestBody"].is_object() {
+                expected.extend(["400", "413", "415", "422"]);
+            } else if op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["in"] == "query" || p["in"] == "header")
+            {
+                expected.push("422");
+            }
+            if path.contains('{') {
+                expected.push("404");
+            }
+            let responses = &op["responses"];
+            for status in expected {
+                assert_eq!(
+                    responses[status]["content"]["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/ProblemBody",
+                    "{method} {path} {status}: {responses}"
+                );
+            }
+            assert!(
+                responses.get("4XX").is_none(),
+                "{method} {path}: a status range instead of the statuses"
             );
+            checked += 1;
         }
     }
+    assert!(checked >= 30, "only {checked} operations");
     Ok(())
 }
 
@@ -211,5 +229,53 @@ async fn the_liveness_probe_forbids_framing_and_loading() -> TestResult {
     let resp = hub.http.get(format!("{}/healthz", hub.base)).send().await?;
     assert_eq!(resp.status().as_u16(), 200);
     assert_default_csp(resp, "/healthz").await;
+    Ok(())
+}
+
+/// The rules the hub enforces that a schema can state, stated: a generated client then
+/// builds only requests the hub can accept.
+#[tokio::test]
+async fn request_schemas_state_the_hubs_rules() -> TestResult {
+    let hub = TestHub::start().await;
+    let doc = openapi(&hub).await;
+    let schemas = &doc["components"]["schemas"];
+    let flag = &schemas["PlaceFlagRequest"];
+    assert!(
+        flag["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"consent_reference".into()),
+        "{flag}"
+    );
+    let consent = &flag["properties"]["consent_reference"];
+    assert_eq!(
+        (&consent["minLength"], &consent["maxLength"]),
+        (&1.into(), &128.into())
+    );
+    assert_eq!(
+        flag["properties"]["identifier"]["properties"]["kind"]["enum"],
+        serde_json::json!(["se_personal_number"])
+    );
+    assert_eq!(
+        flag["properties"]["kind"]["enum"],
+        serde_json::json!(["identity_theft", "police_report"])
+    );
+    assert_eq!(flag["properties"]["duration_days"]["maximum"], 1826);
+    let ids = &schemas["MatchRequest"]["properties"]["identifiers"];
+    assert_eq!(
+        (&ids["minItems"], &ids["maxItems"]),
+        (&1.into(), &100.into())
+    );
+    let limit = doc["paths"]["/v1/audit/entries"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()["schema"]
+        .clone();
+    assert_eq!(
+        (&limit["minimum"], &limit["maximum"]),
+        (&1.into(), &1000.into())
+    );
     Ok(())
 }

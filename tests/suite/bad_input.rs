@@ -254,3 +254,33 @@ async fn unknown_routes_and_wrong_methods_answer_in_problem_json() -> TestResult
     assert_eq!(hub.get("/v1/flags/flg_doesnotexist", &key).await.0, 404);
     Ok(())
 }
+
+#[tokio::test]
+async fn audit_indexes_and_tree_sizes_out_of_range_are_422s_naming_the_parameter() -> TestResult {
+    let hub = TestHub::start().await;
+    let (_, key) = hub
+        .member_with("bank-a", "matches:read,audit:read", 10_000, 10_000)
+        .await;
+    hub.match_one(&key, PN).await;
+    let cases = [
+        ("/v1/audit/entries?from=-1", "from"),
+        ("/v1/audit/entries?limit=0", "limit"),
+        ("/v1/audit/entries?limit=1001", "limit"),
+        // One past i64::MAX: a malformed index, not a missing entry.
+        (
+            "/v1/audit/entries/9223372036854775808/inclusion",
+            "leaf_index",
+        ),
+        ("/v1/audit/entries/-1/inclusion", "leaf_index"),
+        ("/v1/audit/entries/x/inclusion", "leaf_index"),
+        ("/v1/audit/entries/0/inclusion?tree_size=2", "tree_size"),
+        ("/v1/audit/consistency?from=1&to=2", "to"),
+        ("/v1/audit/consistency?from=1&to=0", "from"),
+    ];
+    for (path, field) in cases {
+        let (status, problem) = hub.get(path, &key).await;
+        assert_eq!(status, 422, "{path}: {problem}");
+        assert_eq!(problem["field"], field, "{path}: {problem}");
+    }
+    Ok(())
+}

@@ -594,3 +594,23 @@ async fn a_bulk_watchlist_change_answers_every_line_and_names_bad_ones() {
     let (_, listed) = hub.get("/v1/watchlist?reference=c-1", &key).await;
     assert_eq!(listed["watched"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_long_poll_longer_than_the_request_deadline_answers_an_empty_page_in_time() {
+    let hub = TestHub::start_web(|c| {
+        tune(c);
+        c.request_timeout_ms = 1500;
+    })
+    .await;
+    let (_, a) = hub.member_with("bank-a", SCOPES, 1000, 1000).await;
+    let started = std::time::Instant::now();
+    let (code, page) = hub.get("/v1/events?after=0&wait=30", &a).await;
+    assert_eq!(code, 200, "{page}");
+    assert_eq!(page["events"], json!([]));
+    assert_eq!(page["next"], "0");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+}
