@@ -46,6 +46,7 @@ mod log_output;
 mod metrics;
 mod multi_instance;
 mod operator_audit;
+mod owasp_api_top10;
 mod refusal_logs;
 mod retention;
 mod slow_clients;
