@@ -34,5 +34,5 @@ pub mod tlog;
 pub mod tls;
 pub mod web;
 
-pub use api::router;
+pub use api::{Operation, route_inventory, router};
 pub use hub::{Hub, serve};

@@ -20,6 +20,7 @@ mod routes;
 pub use client::{AuthFailures, ClientIp, ClientIpKey};
 pub use problem::ApiError;
 pub use ratelimit::RateLimits;
+pub use routes::{Operation, inventory as route_inventory};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -47,13 +47,11 @@ impl Verb {
 }
 
 pub(crate) struct Route {
-    /// Already applied to `handler`; kept so the documentation check can read it.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Already applied to `handler`; kept so the documentation checks can read it.
     pub verb: Verb,
     pub path: &'static str,
     /// The scope a member's key needs; `None` for public routes. Stated only here: the
     /// `Caller` extractor enforces it and the tests hold the OpenAPI document to it.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub scope: Option<Scope>,
     pub handler: MethodRouter<AppState>,
 }
@@ -228,6 +226,33 @@ pub(crate) fn table(readiness: &Arc<Readiness>) -> Vec<Route> {
             move |State(state): State<AppState>| health::ready(state, readiness),
         ),
     ]
+}
+
+/// One served operation as the outside sees it: method, path template and the scope a
+/// member's key needs (`None`: public).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Operation {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub scope: Option<&'static str>,
+}
+
+/// Every operation the router serves from the route table, for inventory checks from
+/// outside the crate (the OWASP API9 test compares it with the served OpenAPI document).
+/// The BankID simulator's device surface and the web pages are not part of it.
+pub fn inventory() -> Vec<Operation> {
+    let readiness = Arc::new(Readiness::new(health::READY_WINDOW));
+    table(&readiness)
+        .into_iter()
+        .map(|r| Operation {
+            method: match r.verb {
+                Verb::Get => "GET",
+                Verb::Post => "POST",
+            },
+            path: r.path,
+            scope: r.scope.map(Scope::as_str),
+        })
+        .collect()
 }
 
 /// (method, path) pairs of an OpenAPI document serialised as JSON.

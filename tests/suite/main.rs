@@ -47,6 +47,7 @@ mod member_mtls;
 mod metrics;
 mod multi_instance;
 mod operator_audit;
+mod owasp_api_top10;
 mod refusal_logs;
 mod retention;
 mod slow_clients;
