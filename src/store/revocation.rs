@@ -56,15 +56,18 @@ impl AuthSignal {
 
 impl Store {
     /// Tells every instance that a key or member changed. Called after the change is
-    /// committed, so an instance that drops its cache reads the new state.
+    /// committed, so an instance that drops its cache reads the new state. The change
+    /// stands even if the announcement fails: instances then see it when their cached
+    /// checks expire (`auth_cache_ms`), which is logged rather than failing the command
+    /// that made it.
     pub(crate) async fn announce_auth_change(&self) -> Result<(), StoreError> {
-        match &self.signal {
-            AuthSignal::Notify(_) => {
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(CHANNEL)
-                    .execute(self.pool())
-                    .await?;
-            }
+        let announced = match &self.signal {
+            AuthSignal::Notify(_) => sqlx::query("SELECT pg_notify($1, '')")
+                .bind(CHANNEL)
+                .execute(self.pool())
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
             AuthSignal::File(path) => {
                 // A fresh random content and a rename give a new inode and mtime, so a
                 // reader cannot miss two changes within one timestamp tick.
@@ -72,9 +75,12 @@ impl Store {
                 let content = hex::encode(rand::random::<[u8; 8]>());
                 std::fs::write(&tmp, content)
                     .and_then(|()| std::fs::rename(&tmp, path))
-                    .map_err(|e| StoreError::corrupt_because("auth change file", e))?;
+                    .map_err(|e| e.to_string())
             }
-            AuthSignal::None => {}
+            AuthSignal::None => Ok(()),
+        };
+        if let Err(error) = announced {
+            tracing::warn!(%error, "could not announce a key or member change; other instances apply it when their cached checks expire");
         }
         Ok(())
     }
