@@ -55,7 +55,7 @@ for t in "${targets[@]}"; do
         tail -n 60 "$scratch/$t.log"
     fi
     # One line per target: executions, speed and coverage reached.
-    grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|#[0-9]+ +DONE)' \
+    grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|#[0-9]+[[:space:]]+DONE)' \
         "$scratch/$t.log" | tr '\n' ' ' || true
     echo
 done
