@@ -24,7 +24,7 @@ mod indicators;
 mod matching;
 pub mod members;
 pub mod metrics;
-mod police_report;
+pub mod police_report;
 pub mod pseudonym;
 mod quota_share;
 pub mod retention;
@@ -34,5 +34,7 @@ pub mod tlog;
 pub mod tls;
 pub mod web;
 
-pub use api::{Operation, route_inventory, router};
+pub use api::{
+    ApiError, NdjsonLines, Operation, RequestBody, check_request_body, route_inventory, router,
+};
 pub use hub::{Hub, serve};

@@ -2,6 +2,7 @@
 //! answer. Which scope each route needs is stated once, in the route table.
 
 mod audit;
+mod bodies;
 mod bulk;
 mod callers;
 mod client;
@@ -17,7 +18,9 @@ mod problem;
 mod ratelimit;
 mod routes;
 
+pub use bodies::{RequestBody, check_request_body};
 pub use client::{AuthFailures, ClientIp, ClientIpKey};
+pub use ndjson::Lines as NdjsonLines;
 pub use problem::ApiError;
 pub use ratelimit::RateLimits;
 pub use routes::{Operation, inventory as route_inventory};

@@ -43,6 +43,11 @@ impl Lines {
 
     /// After the body ended: a last line without a newline, if there is one.
     pub fn rest(&mut self) -> Option<(Vec<u8>, bool)> {
+        // `split` allows a newline's byte beyond `max`; a last line has no newline.
+        if self.buf.len() > self.max {
+            self.buf.clear();
+            self.skipping = true;
+        }
         (!self.buf.is_empty() || self.skipping).then(|| {
             (
                 std::mem::take(&mut self.buf),
@@ -68,5 +73,20 @@ mod tests {
         assert_eq!(lines.split(b"xyz"), vec![]);
         assert_eq!(lines.rest(), Some((b"xyz".to_vec(), false)));
         assert_eq!(lines.rest(), None);
+    }
+
+    /// Found by the `ndjson_lines` fuzz target: a last line without a newline was held
+    /// to `max + 1` bytes, one more than every other line.
+    #[test]
+    fn a_last_line_without_a_newline_is_held_to_the_same_limit() {
+        let mut lines = Lines::new(4);
+        assert_eq!(
+            lines.split(b"abcd\nabcde"),
+            vec![(b"abcd\n".to_vec(), false)]
+        );
+        assert_eq!(lines.rest(), Some((vec![], true)));
+        let mut lines = Lines::new(4);
+        assert_eq!(lines.split(b"abcd"), vec![]);
+        assert_eq!(lines.rest(), Some((b"abcd".to_vec(), false)));
     }
 }

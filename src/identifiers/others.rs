@@ -26,7 +26,17 @@ pub fn email(raw: &str) -> Result<String, IdentifierError> {
     let host = hostname(domain_part)?;
     // Mailbox names are case-insensitive in practice at every provider fraud rings use;
     // lower-casing makes `Bob@X.se` and `bob@x.se` one indicator.
-    Ok(format!("{}@{host}", local.to_lowercase()))
+    let local = local.to_lowercase();
+    // The canonical form must keep to the limits too, or normalising it again would
+    // refuse it: lower-casing can lengthen a local part (Ⱥ is two bytes, ⱥ three) and
+    // IDNA a domain.
+    let address = format!("{local}@{host}");
+    if local.len() > 64 || address.len() > 254 {
+        return Err(IdentifierError::invalid(
+            "the e-mail address has a bad length",
+        ));
+    }
+    Ok(address)
 }
 
 pub fn iban(raw: &str) -> Result<String, IdentifierError> {

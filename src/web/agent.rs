@@ -8,6 +8,7 @@ use axum::Router;
 use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::i18n::Texts;
@@ -19,7 +20,7 @@ use crate::audit::entry::Requester;
 use crate::callers::agents::{self, Agent};
 use crate::callers::rules::{Failure, Initiator, Status, Verification, Warning, agent_hint};
 use crate::callers::{self, CallerError, NewVerification};
-use crate::identifiers::{IdentifierKind, normalise};
+use crate::identifiers::{IdentifierKind, Normalised, normalise};
 
 pub fn open_routes() -> Router<AppState> {
     Router::new()
@@ -67,11 +68,38 @@ struct CsrfForm {
 }
 
 #[derive(Deserialize)]
-struct VerifyForm {
+pub(super) struct VerifyForm {
     csrf: String,
     personal_number: String,
     call_initiator: Option<String>,
     caller_phone: Option<String>,
+}
+
+impl VerifyForm {
+    /// The caller's personal number and phone, normalised, and who called whom.
+    pub(super) fn inputs(
+        &self,
+        today: NaiveDate,
+    ) -> Result<(Normalised, Option<Normalised>, Initiator), WebError> {
+        let personal_number = normalise(
+            IdentifierKind::SePersonalNumber,
+            &self.personal_number,
+            today,
+        )
+        .map_err(|_| WebError::Invalid("personal_number"))?;
+        let caller_phone = match self.caller_phone.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(p) => Some(
+                normalise(IdentifierKind::Phone, p, today)
+                    .map_err(|_| WebError::Invalid("caller_phone"))?,
+            ),
+        };
+        let initiator = match self.call_initiator.as_deref() {
+            Some("rp") => Initiator::Rp,
+            _ => Initiator::User,
+        };
+        Ok((personal_number, caller_phone, initiator))
+    }
 }
 
 fn chrome(ctx: &Ctx) -> Chrome {
@@ -161,24 +189,7 @@ async fn start(
     ctx.checked(&form.csrf)?;
     let agent = agent(&state, &ctx).await?;
     let who = requester(&agent, &ctx, &state);
-    let today = who.at.date_naive();
-    let personal_number = normalise(
-        IdentifierKind::SePersonalNumber,
-        &form.personal_number,
-        today,
-    )
-    .map_err(|_| WebError::Invalid("personal_number"))?;
-    let caller_phone = match form.caller_phone.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(p) => Some(
-            normalise(IdentifierKind::Phone, p, today)
-                .map_err(|_| WebError::Invalid("caller_phone"))?,
-        ),
-    };
-    let initiator = match form.call_initiator.as_deref() {
-        Some("rp") => Initiator::Rp,
-        _ => Initiator::User,
-    };
+    let (personal_number, caller_phone, initiator) = form.inputs(who.at.date_naive())?;
     let member = state.store.member(agent.member_id).await?;
     let new = NewVerification {
         personal_number,

@@ -70,21 +70,41 @@ enum Notice {
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
+pub(super) struct CsrfForm {
     csrf: String,
 }
 
 #[derive(Deserialize)]
-struct PlaceForm {
+pub(super) struct PlaceForm {
     csrf: String,
     duration_days: Option<String>,
     police_report_reference: Option<String>,
 }
 
+impl PlaceForm {
+    /// The flag's days, its expiry and the normalised police report number.
+    pub(super) fn checked(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, DateTime<Utc>, Option<String>), WebError> {
+        let days = days(self.duration_days.as_deref())?;
+        let (until, report) =
+            rules::check_own_flag(self.police_report_reference.as_deref(), days, now)
+                .map_err(rule_error)?;
+        Ok((days, until, report))
+    }
+}
+
 #[derive(Deserialize)]
-struct RenewForm {
+pub(super) struct RenewForm {
     csrf: String,
     duration_days: Option<String>,
+}
+
+impl RenewForm {
+    pub(super) fn days(&self) -> Result<i64, WebError> {
+        days(self.duration_days.as_deref())
+    }
 }
 
 fn chrome(ctx: &Ctx) -> Chrome {
@@ -637,10 +657,8 @@ async fn place_flag(
 ) -> Result<Response, WebError> {
     let session = ctx.checked(&form.csrf)?;
     let (_, person) = ctx.person()?;
-    let days = days(form.duration_days.as_deref())?;
     let now = state.clock.now();
-    let (until, report) = rules::check_own_flag(form.police_report_reference.as_deref(), days, now)
-        .map_err(rule_error)?;
+    let (days, until, report) = form.checked(now)?;
     charge_person(&state, &person)?;
     let t = ctx.lang.texts();
     let mut text = format!(
@@ -686,7 +704,7 @@ async fn renew_flag(
 ) -> Result<Response, WebError> {
     let session = ctx.checked(&form.csrf)?;
     let (_, person) = ctx.person()?;
-    let days = days(form.duration_days.as_deref())?;
+    let days = form.days()?;
     let now = state.clock.now();
     let flag = own_active_flag(&state, &person, &id, now).await?;
     let until = rules::renewed_expiry(&flag, days, now).map_err(rule_error)?;

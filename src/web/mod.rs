@@ -14,6 +14,7 @@ mod session;
 
 pub use config::WebConfig;
 pub use i18n::{Lang, Rfa};
+pub use session::{COOKIE as SESSION_COOKIE, session_id};
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -214,6 +215,62 @@ impl Ctx {
         let person = session.person().ok_or(WebError::NotLoggedIn)?;
         Ok((session, person))
     }
+}
+
+/// A form the pages post, by what it is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageForm {
+    /// The forms that carry only the CSRF token: log in and out, lift a flag, the agent
+    /// console's log-in and cancel.
+    Csrf,
+    /// `POST /my/flags`
+    PlaceFlag,
+    /// `POST /my/flags/{id}/renew`
+    RenewFlag,
+    /// `POST /agent/verifications`
+    AgentVerify,
+}
+
+impl PageForm {
+    pub const ALL: [PageForm; 4] = [
+        Self::Csrf,
+        Self::PlaceFlag,
+        Self::RenewFlag,
+        Self::AgentVerify,
+    ];
+}
+
+/// Reads `request`'s body as `form` with the extractor its handler uses and checks the
+/// fields as the handler does before BankID is asked or anything stored (the session,
+/// CSRF and rate checks aside, which need a hub): the public way to drive the pages'
+/// form parsing. A refusal is the response the handler would give.
+pub async fn check_form(
+    form: PageForm,
+    request: axum::extract::Request,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Response> {
+    use axum::extract::{Form, FromRequest};
+    async fn read<T: serde::de::DeserializeOwned>(
+        request: axum::extract::Request,
+    ) -> Result<T, Response> {
+        Form::<T>::from_request(request, &())
+            .await
+            .map(|Form(form)| form)
+            .map_err(IntoResponse::into_response)
+    }
+    let checked = match form {
+        PageForm::Csrf => return read::<consumer::CsrfForm>(request).await.map(drop),
+        PageForm::PlaceFlag => read::<consumer::PlaceForm>(request)
+            .await?
+            .checked(now)
+            .map(drop),
+        PageForm::RenewFlag => read::<consumer::RenewForm>(request).await?.days().map(drop),
+        PageForm::AgentVerify => read::<agent::VerifyForm>(request)
+            .await?
+            .inputs(now.date_naive())
+            .map(drop),
+    };
+    checked.map_err(IntoResponse::into_response)
 }
 
 /// Why a page could not be served. Rendered in the request's language by

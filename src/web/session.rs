@@ -66,6 +66,13 @@ pub fn clear_cookie() -> String {
     format!("{COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
+/// The session id a cookie value carries: 64 hex digits, or nothing.
+pub fn session_id(cookie: &str) -> Option<[u8; 32]> {
+    hex::decode(cookie)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+}
+
 fn hash_id(id: &[u8; 32]) -> Vec<u8> {
     blake3::derive_key(ID_CONTEXT, id).to_vec()
 }
@@ -85,10 +92,7 @@ impl Sessions<'_> {
         cookie: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Session>, StoreError> {
-        let Some(id) = hex::decode(cookie)
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        else {
+        let Some(id) = session_id(cookie) else {
             return Ok(None);
         };
         let id_hash = hash_id(&id);

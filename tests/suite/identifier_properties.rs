@@ -93,3 +93,17 @@ proptest! {
         }
     }
 }
+
+/// Found by the `identifiers` fuzz target's idempotence check: the length limits were
+/// applied before lower-casing, and lower-casing can lengthen a local part, so the
+/// canonical form of an accepted address was refused when normalised again.
+#[test]
+fn an_email_whose_local_part_outgrows_the_limit_when_lowercased_is_refused() {
+    // 32 × Ⱥ is 64 bytes; lower-cased, 32 × ⱥ is 96, over the 64 a local part may have.
+    let grows = format!("{}@example.se", "\u{23a}".repeat(32));
+    assert!(normalise(IdentifierKind::Email, &grows, today()).is_err());
+    let fits = format!("{}@example.se", "\u{23a}".repeat(21));
+    let once = normalise(IdentifierKind::Email, &fits, today()).unwrap();
+    let twice = normalise(IdentifierKind::Email, once.value(), today()).unwrap();
+    assert_eq!(twice.value(), once.value());
+}
