@@ -338,6 +338,13 @@ impl IntoResponse for WebError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Failure::InvalidPoliceReport,
             ),
+            WebError::Invalid("personal_number") => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Failure::InvalidPersonalNumber,
+            ),
+            WebError::Invalid("caller_phone") => {
+                (StatusCode::UNPROCESSABLE_ENTITY, Failure::InvalidPhone)
+            }
             WebError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, Failure::InvalidDuration),
             WebError::NotChangeable => (StatusCode::CONFLICT, Failure::NotChangeable),
             WebError::SignedByOther => (StatusCode::FORBIDDEN, Failure::SignedByOther),

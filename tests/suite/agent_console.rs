@@ -97,6 +97,45 @@ async fn an_enrolled_agent_logs_in_with_bankid_and_verifies_a_caller() {
 }
 
 #[tokio::test]
+async fn a_mistyped_number_is_named_as_such_and_nothing_is_looked_up() {
+    let hub = hub().await;
+    let (_, key) = hub.member_with("bank-a", SCOPES, 1000, 1000).await;
+    enrol(&hub, &key, ERIK, json!({})).await;
+    let mut web = WebClient::new(&hub);
+    agent_login(&hub, &mut web, ERIK).await;
+    let before = hub.audit_count().await;
+    let page = verify(&mut web, "19900101-2384").await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(
+        page.body.contains("Personnumret är inte giltigt")
+            || page.body.contains("The personal number is not valid"),
+        "{}",
+        page.body
+    );
+    let console = web.get("/agent/console").await;
+    let page = web
+        .post(
+            "/agent/verifications",
+            &[
+                ("csrf", &console.csrf()),
+                ("personal_number", "19900101-2385"),
+                ("caller_phone", "07"),
+                ("call_initiator", "user"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(
+        page.body.contains("Telefonnumret är inte giltigt")
+            || page.body.contains("The phone number is not valid"),
+        "{}",
+        page.body
+    );
+    assert_eq!(hub.audit_count().await, before, "no lookup was audited");
+    assert!(pending_orders(&hub).await.is_empty(), "no BankID order");
+}
+
+#[tokio::test]
 async fn a_declined_call_is_shown_as_not_verified_in_large_words() {
     let hub = hub().await;
     let (_, key) = hub.member_with("bank-a", SCOPES, 1000, 1000).await;
