@@ -193,6 +193,10 @@ pub fn router(state: AppState) -> Router {
             state.settings.clone(),
             deadline,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.pseudonymiser.clone(),
+            keys_in_step,
+        ))
         .layer(tower::util::option_layer(client_limit(&state.settings)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
@@ -241,6 +245,20 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(crate::metrics::track_http))
         .layer(middleware::from_fn(hsts))
         .with_state(state)
+}
+
+/// A hub whose keyring lacks a key version the stored key state needs would write tokens
+/// nobody finds and miss rows at that version: it answers 503 until it has the key
+/// (docs/operations.md, "Key rotation").
+async fn keys_in_step(
+    State(pseudonymiser): State<Arc<Pseudonymiser>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !pseudonymiser.in_step() {
+        return ApiError::Unavailable.into_response();
+    }
+    next.run(req).await
 }
 
 /// HSTS on every answer given over TLS that `serve` terminated (behind a TLS proxy, the
