@@ -859,7 +859,9 @@ async fn rekey_all(
                     .rekey_batch(table, r.to, r.batch, &mut cursor, &step)
                     .await
                     .with_context(|| format!("re-keying {}", table.name))?;
-                *batches += 1;
+                if b.seen > 0 {
+                    *batches += 1;
+                }
                 moved.seen += b.seen;
                 moved.rekeyed += b.rekeyed;
                 moved.superseded += b.superseded;

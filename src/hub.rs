@@ -102,11 +102,18 @@ impl Hub {
         let (audit, audit_writer) = AuditSink::start(store.clone(), config.audit_batch_max);
         let share = QuotaShare::new(config.quota_instances);
         let auth_changes = Arc::new(store.auth_changes());
+        let pseudonymiser = Arc::new(Pseudonymiser::from_ring(ring));
+        let keys = Arc::new(KeyFollower::new(
+            store.clone(),
+            pseudonymiser.clone(),
+            auth_changes.clone(),
+        ));
         let state = AppState {
             audit_log: AuditLog::new(store.clone(), signer, config.audit_origin.clone()),
             store,
             audit,
-            pseudonymiser: Arc::new(Pseudonymiser::from_ring(ring)),
+            pseudonymiser,
+            keys,
             clock,
             limits: Arc::new(RateLimits::new(share)),
             bulk_running: Arc::default(),
@@ -245,12 +252,7 @@ pub async fn serve(
         tracing::error!(error = %e, "start-up checkpoint failed");
     }
     let stop = tokio_util::sync::CancellationToken::new();
-    let key_state = tokio::spawn(follow_key_state(
-        store.clone(),
-        pseudonymiser.clone(),
-        state.auth_cache.changes(),
-        stop.clone(),
-    ));
+    let key_state = tokio::spawn(follow_key_state(state.keys.clone(), stop.clone()));
     let housekeeping = tokio::spawn(housekeeping(
         log.clone(),
         store.clone(),
@@ -355,50 +357,73 @@ pub async fn adopt_key_state(store: &Store, p: &Pseudonymiser) -> Result<(), Hub
     Ok(())
 }
 
-/// How often a serving hub looks whether the key state may have changed: one atomic load
-/// (PostgreSQL, after a NOTIFY) or one `stat` (SQLite's signal file); the state itself is
-/// read only when `fraudhub keys rotate` announced a change. Far below the rotation's
-/// grace period, so every instance follows a switch before any row moves.
+/// How often an idle hub looks whether the key state may have changed (requests look
+/// themselves, see [`KeyFollower`]).
 const KEY_STATE_POLL: Duration = Duration::from_millis(200);
 
-/// Follows the key state while serving: `keys rotate` announces its changes through the
-/// same signal as key revocations. While the PostgreSQL listener is down (no generation)
-/// the state is read on every tick.
-async fn follow_key_state(
+/// Follows the stored key state: `keys rotate` announces its changes through the same
+/// signal as key revocations, and whoever notices the signal moved (a request, or the
+/// idle poll) reads the state again. Per request that is one atomic load (PostgreSQL,
+/// after a NOTIFY) or one `stat` (SQLite's signal file); the state itself is read only
+/// when something changed, or on every call while the PostgreSQL listener is down.
+pub struct KeyFollower {
     store: Store,
     pseudonymiser: Arc<Pseudonymiser>,
     changes: Arc<crate::store::AuthChanges>,
-    stop: tokio_util::sync::CancellationToken,
-) {
-    let mut seen = changes.generation();
+    seen: std::sync::Mutex<Option<u64>>,
+}
+
+impl KeyFollower {
+    pub fn new(
+        store: Store,
+        pseudonymiser: Arc<Pseudonymiser>,
+        changes: Arc<crate::store::AuthChanges>,
+    ) -> Self {
+        let seen = std::sync::Mutex::new(changes.generation());
+        Self {
+            store,
+            pseudonymiser,
+            changes,
+            seen,
+        }
+    }
+
+    pub fn pseudonymiser(&self) -> &Pseudonymiser {
+        &self.pseudonymiser
+    }
+
+    /// Reads the key state again if it may have changed since the last look.
+    pub async fn follow(&self) {
+        let now = self.changes.generation();
+        let last = *self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if now.is_some() && now == last {
+            return;
+        }
+        let before = self.pseudonymiser.state();
+        match adopt_key_state(&self.store, &self.pseudonymiser).await {
+            Ok(()) => {
+                *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = now;
+                let after = self.pseudonymiser.state();
+                if after != before {
+                    tracing::info!(current = after.current, next = ?after.next, "key state changed");
+                }
+            }
+            Err(HubError::Key(e)) => {
+                *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = now;
+                tracing::error!(error = %e, "this hub cannot follow the key state: answering 503 until it restarts with the key in its keyring");
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the key state failed; trying again"),
+        }
+    }
+}
+
+/// Follows the key state while the hub is idle.
+async fn follow_key_state(follower: Arc<KeyFollower>, stop: tokio_util::sync::CancellationToken) {
     let mut tick = tokio::time::interval(KEY_STATE_POLL);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let now = changes.generation();
-        if now.is_some() && now == seen && pseudonymiser.in_step() {
-            continue;
-        }
-        let before = pseudonymiser.state();
-        match adopt_key_state(&store, &pseudonymiser).await {
-            Ok(()) => {
-                seen = now;
-                let after = pseudonymiser.state();
-                if after != before {
-                    tracing::info!(
-                        current = after.current,
-                        next = ?after.next,
-                        "key state changed"
-                    );
-                }
-            }
-            Err(HubError::Key(e)) => {
-                seen = now;
-                tracing::error!(error = %e, "this hub cannot follow the key state: answering 503 until its keyring has the key");
-            }
-            Err(e) => tracing::warn!(error = %e, "reading the key state failed; trying again"),
+            _ = tick.tick() => follower.follow().await,
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct AppState {
     pub audit: AuditSink,
     pub audit_log: AuditLog,
     pub pseudonymiser: Arc<Pseudonymiser>,
+    /// Keeps `pseudonymiser` at the stored key state.
+    pub keys: Arc<crate::hub::KeyFollower>,
     pub clock: Arc<dyn Clock>,
     pub limits: Arc<RateLimits>,
     pub enumeration: Arc<crate::enumeration::EnumerationGuard>,
@@ -194,7 +196,7 @@ pub fn router(state: AppState) -> Router {
             deadline,
         ))
         .layer(middleware::from_fn_with_state(
-            state.pseudonymiser.clone(),
+            state.keys.clone(),
             keys_in_step,
         ))
         .layer(tower::util::option_layer(client_limit(&state.settings)))
@@ -250,12 +252,15 @@ pub fn router(state: AppState) -> Router {
 /// A hub whose keyring lacks a key version the stored key state needs would write tokens
 /// nobody finds and miss rows at that version: it answers 503 until it has the key
 /// (docs/operations.md, "Key rotation").
+/// Each request first follows a key state change it is the first to notice, so no request
+/// after `keys rotate` announced a switch still writes or looks up at the old version only.
 async fn keys_in_step(
-    State(pseudonymiser): State<Arc<Pseudonymiser>>,
+    State(keys): State<Arc<crate::hub::KeyFollower>>,
     req: Request,
     next: Next,
 ) -> Response {
-    if !pseudonymiser.in_step() {
+    keys.follow().await;
+    if !keys.pseudonymiser().in_step() {
         return ApiError::Unavailable.into_response();
     }
     next.run(req).await

@@ -277,6 +277,12 @@ impl Store {
             version = table.version,
         );
         let mut tx = self.pool().begin().await?;
+        // A write first: SQLite then takes its write lock now, waiting for it under the
+        // busy timeout, instead of failing when a read transaction tries to upgrade after
+        // a hub's commit.
+        sqlx::query("UPDATE key_rotation SET current_version = current_version WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
         let mut q = sqlx::query(&sql).bind(from).bind(limit);
         if let Some(last) = &cursor.0 {
             for v in last {
