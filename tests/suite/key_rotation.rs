@@ -326,6 +326,66 @@ async fn after_rotation_a_database_copy_and_the_old_key_cannot_test_a_personal_n
 }
 
 #[tokio::test]
+async fn leaves_of_every_encoding_still_verify_after_rotation() {
+    use fraudhub::audit::entry::{Action, Actor, AuditEntry, Outcome, Purpose};
+    let hub = TestHub::start_with_keyring(TestDb::new().await, &ring()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (member, key) = hub.member_with("bank-a", SCOPES, 100_000, 100_000).await;
+    let person = &people(1)[0];
+    let token = Pseudonymiser::new(&MasterKey::from_bytes([42; 32]), 1).token(
+        &normalise(
+            IdentifierKind::SePersonalNumber,
+            person,
+            start_time().date_naive(),
+        )
+        .unwrap(),
+    );
+    // Entries as hubs before encoding 3 wrote them: version 1 commits to the hub-wide
+    // token itself, version 2 to a member view keyed from the identifier.
+    let old = |version: u8| AuditEntry {
+        at: start_time(),
+        actor: Actor::Member,
+        member_id: Some(member),
+        key_id: Some("0123456789abcdef".into()),
+        action: Action::Match,
+        purpose: Some(Purpose::Payment),
+        subject_token: Some(token.bytes.to_vec()),
+        key_version: Some(1),
+        subject_view: (version == 2).then(|| vec![0xbb; 32]),
+        outcome: Outcome::Clear,
+        request_id: format!("r-{version}"),
+        correlation_id: None,
+        entry_version: version,
+    };
+    fraudhub::audit::write(&hub.store, &[old(1), old(2)])
+        .await
+        .unwrap();
+    assert!(!flagged(&hub, &key, person).await);
+    let out = rotate(&hub, dir.path(), &["--grace-ms", "300"]).await;
+    assert!(out.status.success(), "{}", printed(&out));
+    assert!(
+        printed(&out).contains("1 version-1 audit entries cleared"),
+        "{}",
+        printed(&out)
+    );
+    // The version-1 leaf's token is gone (it counts as redacted); the others moved on.
+    let pool = raw(&hub.db).await;
+    assert!(
+        !blobs(&pool, "audit_log", "subject_token")
+            .await
+            .contains(&token.bytes.to_vec())
+    );
+    assert_eq!(
+        moved(&pool, 2).await,
+        2,
+        "the version-2 and the version-3 entry"
+    );
+    let db = hub.stop().await;
+    let verified = fraudhub(&db, dir.path(), &ring_text(), &["audit", "verify"]).await;
+    assert!(verified.status.success(), "{}", printed(&verified));
+}
+
+#[tokio::test]
 async fn an_interrupted_rotation_resumes_where_it_stopped() {
     let hub = TestHub::start_with_keyring(TestDb::new().await, &ring()).await;
     let dir = tempfile::tempdir().unwrap();
