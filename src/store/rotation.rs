@@ -155,18 +155,18 @@ impl Store {
         if let Some(state) = self.stored_key_state().await? {
             return Ok(state);
         }
-        let mut tx = self.pool().begin().await?;
+        // Two statements of their own, each idempotent, rather than one transaction: a
+        // hub starting beside a CLI command on SQLite holds no write lock across an await.
         sqlx::query(
             "INSERT INTO key_rotation (id, current_version) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
         )
         .bind(base)
-        .execute(&mut *tx)
+        .execute(self.pool())
         .await?;
         sqlx::query("UPDATE idempotency_keys SET key_version = $1 WHERE key_version IS NULL")
             .bind(base)
-            .execute(&mut *tx)
+            .execute(self.pool())
             .await?;
-        tx.commit().await?;
         self.stored_key_state()
             .await?
             .ok_or(StoreError::corrupt("key state row missing after creation"))
