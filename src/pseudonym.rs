@@ -90,6 +90,9 @@ pub struct Keyring {
     keys: Vec<MasterKey>,
 }
 
+/// Every key is a [`MasterKey`], wiped when dropped.
+impl ZeroizeOnDrop for Keyring {}
+
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -676,6 +679,7 @@ mod tests {
     fn key_material_is_wiped_on_drop() {
         // Compile-time: removing the derive or marker from any of these fails this test.
         wiped_on_drop::<MasterKey>();
+        wiped_on_drop::<Keyring>();
         wiped_on_drop::<DerivedKey>();
         wiped_on_drop::<Pseudonymiser>();
         let mut key = DerivedKey([0xab; 32]);
