@@ -19,9 +19,9 @@ use crate::audit::verify::verify_log;
 use crate::backup;
 use crate::clock::{Clock, SystemClock, from_millis, to_millis};
 use crate::config::{Config, Overrides};
-use crate::hub::{Hub, load_master_key, load_signing_key, open_store, serve};
+use crate::hub::{Hub, adopt_key_state, load_keyring, load_signing_key, open_store, serve};
 use crate::members::{MemberStatus, issue_key, parse_scopes};
-use crate::pseudonym::{MasterKey, Pseudonymiser};
+use crate::pseudonym::{Keyring, Pseudonymiser};
 use crate::retention::{RetentionPolicy, run_pass};
 use crate::store::{Store, sqlite_file};
 use crate::tlog::NoteVerifier;
@@ -63,6 +63,9 @@ enum Command {
     /// Issue, list and revoke API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Rotate the master key (the keys tokens are made with; API keys are under `key`).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Import a member's police-reported indicators.
     #[command(subcommand)]
     Indicator(IndicatorCommand),
@@ -198,6 +201,26 @@ enum IndicatorCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Re-key every stored token to master key version TO (the current version + 1) while
+    /// the hub serves; resumable. Every instance must already have TO in its keyring.
+    Rotate {
+        #[arg(long)]
+        to: i64,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+        /// How long to wait after announcing the switch before moving any row, so every
+        /// instance already writes at TO and looks up both versions.
+        #[arg(long, default_value_t = 3000)]
+        grace_ms: u64,
+        /// Stop after this many batches (the rotation resumes when run again).
+        #[arg(long)]
+        max_batches: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeyCommand {
     Issue {
         #[arg(long)]
@@ -277,6 +300,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             member(cmd, &admin_store(&config).await?, &config, clock.now()).await
         }
         Command::Key(cmd) => key(cmd, &admin_store(&config).await?, clock.now()).await,
+        Command::Keys(KeysCommand::Rotate {
+            to,
+            batch,
+            grace_ms,
+            max_batches,
+        }) => {
+            let rotation = Rotation {
+                to,
+                batch,
+                grace: std::time::Duration::from_millis(grace_ms),
+                max_batches,
+            };
+            rotate(&admin_store(&config).await?, &config, &rotation, &clock).await
+        }
         Command::Indicator(cmd) => {
             indicator(cmd, &admin_store(&config).await?, &config, clock.now()).await
         }
@@ -649,8 +686,8 @@ async fn indicator(
             publisher.status.as_str()
         );
     }
-    let pseudonymiser =
-        Pseudonymiser::new(&existing_master_key(config)?, config.master_key_version);
+    let pseudonymiser = Pseudonymiser::from_ring(&existing_keyring(config)?);
+    adopt_key_state(store, &pseudonymiser).await?;
     // Stored times are milliseconds; so is what the audit entries record.
     let at = from_millis(to_millis(now));
     let checked = import::check_file(&file, &pseudonymiser, member, at)?;
@@ -677,15 +714,9 @@ async fn indicator(
     let request_id = uuid::Uuid::new_v4().to_string();
     let imported = checked.accepted.len();
     let started = std::time::Instant::now();
-    crate::indicators::import(
-        store,
-        &pseudonymiser,
-        &operator,
-        &request_id,
-        &checked.accepted,
-    )
-    .await
-    .context("nothing imported")?;
+    crate::indicators::import(store, &operator, &request_id, &checked.accepted)
+        .await
+        .context("nothing imported")?;
     // The transaction held the audit log's lock: every instance's matches waited this long.
     let locked_ms = started.elapsed().as_millis();
     tracing::info!(%operator, action = Action::IndicatorPublish.as_str(), member, indicators = imported, %request_id, locked_ms, "operator action");
@@ -696,9 +727,9 @@ async fn indicator(
     Ok(())
 }
 
-/// The master key `serve` uses, without generating one: tokens made under a new key would
-/// never match.
-fn existing_master_key(config: &Config) -> anyhow::Result<MasterKey> {
+/// The master keyring `serve` uses, without generating a key: tokens made under a new key
+/// would never match.
+fn existing_keyring(config: &Config) -> anyhow::Result<Keyring> {
     if config.master_key.is_none()
         && config.master_key_file.is_none()
         && !config.data_dir.join("dev-master.key").exists()
@@ -708,7 +739,200 @@ fn existing_master_key(config: &Config) -> anyhow::Result<MasterKey> {
              (or run it with the data directory holding its development key)"
         );
     }
-    Ok(load_master_key(config)?)
+    Ok(load_keyring(config)?)
+}
+
+/// What `keys rotate` was asked to do.
+struct Rotation {
+    to: i64,
+    batch: i64,
+    grace: std::time::Duration,
+    max_batches: Option<u64>,
+}
+
+/// `keys rotate`: announces the switch, waits for every instance to follow it, re-keys
+/// every table (docs/operations.md, "Key rotation"), then ends the switch.
+async fn rotate(
+    store: &Store,
+    config: &Config,
+    r: &Rotation,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    let ring = existing_keyring(config)?;
+    if !ring.contains(r.to) || !ring.contains(r.to - 1) {
+        bail!(
+            "the keyring holds versions {}..={}: rotating to {} needs versions {} and {} (append `{}:<64 hex>` to the keyring of every instance first)",
+            ring.base(),
+            ring.newest(),
+            r.to,
+            r.to - 1,
+            r.to,
+            r.to
+        );
+    }
+    if r.batch < 1 {
+        bail!("--batch must be at least 1");
+    }
+    let p = Pseudonymiser::from_ring(&ring);
+    let state = store.key_state(ring.base()).await?;
+    let operator = operator::operator_name();
+    if state.current == r.to && state.next.is_none() {
+        println!("tokens are at version {} already", r.to);
+        let left = rekey_all(store, &p, r, &mut 0).await?;
+        if left.is_some_and(|n| n > 0) {
+            println!(
+                "re-keyed {} rows left at version {}",
+                left.unwrap_or(0),
+                r.to - 1
+            );
+        }
+        return Ok(());
+    }
+    if state.current != r.to - 1 || state.next.is_some_and(|n| n != r.to) {
+        bail!(
+            "tokens are at version {}{}: rotate to {} (one version at a time)",
+            state.current,
+            state
+                .next
+                .map(|n| format!(", switching to {n}"))
+                .unwrap_or_default(),
+            state.next.unwrap_or(state.current + 1)
+        );
+    }
+    if state.next.is_none() {
+        store.begin_key_switch(r.to, clock.now()).await?;
+        let mut entry =
+            AuditEntry::by_operator(&operator, Action::KeysRotate, 0, None, clock.now());
+        entry.member_id = None;
+        entry.key_version = Some(r.to);
+        entry.outcome = crate::audit::entry::Outcome::Created;
+        crate::audit::write(store, &[entry])
+            .await
+            .context("the switch started but its audit entry could not be written")?;
+        tracing::info!(%operator, action = Action::KeysRotate.as_str(), to = r.to, "operator action: key switch started");
+        println!("switch to key version {} started", r.to);
+    } else {
+        println!("resuming the switch to key version {}", r.to);
+    }
+    store.announce_auth_change().await?;
+    println!(
+        "waiting {} ms for every instance to write at version {} and look up both versions",
+        r.grace.as_millis(),
+        r.to
+    );
+    tokio::time::sleep(r.grace).await;
+    let mut batches = 0;
+    let Some(_) = rekey_all(store, &p, r, &mut batches).await? else {
+        println!(
+            "stopped after {batches} batches (--max-batches); run the same command again to continue"
+        );
+        return Ok(());
+    };
+    store.finish_key_switch(r.to, clock.now()).await?;
+    store.announce_auth_change().await?;
+    let mut entry = AuditEntry::by_operator(&operator, Action::KeysRotate, 0, None, clock.now());
+    entry.member_id = None;
+    entry.key_version = Some(r.to);
+    crate::audit::write(store, &[entry])
+        .await
+        .context("the switch ended but its audit entry could not be written")?;
+    tracing::info!(%operator, action = Action::KeysRotate.as_str(), to = r.to, "operator action: key switch finished");
+    println!("every stored token is at key version {}", r.to);
+    // A request that was already running when the switch ended may still write a row at
+    // the old version (web sessions and caller verifications are written at the current
+    // one); after another grace period, such rows are re-keyed too.
+    tokio::time::sleep(r.grace).await;
+    if let Some(n) = rekey_all(store, &p, r, &mut 0).await?
+        && n > 0
+    {
+        println!(
+            "re-keyed {n} rows written at version {} meanwhile",
+            r.to - 1
+        );
+    }
+    println!(
+        "done: the keys before version {} alone no longer test anything against this database; keep them in the keyring (tokens are computed through the chain)",
+        r.to
+    );
+    Ok(())
+}
+
+/// Re-keys every table's rows at `to - 1` until none is left; `None` when `max_batches`
+/// stopped it first, else how many rows moved.
+async fn rekey_all(
+    store: &Store,
+    p: &Pseudonymiser,
+    r: &Rotation,
+    batches: &mut u64,
+) -> anyhow::Result<Option<u64>> {
+    let step = |b: &[u8]| {
+        let bytes = <[u8; 32]>::try_from(b).ok()?;
+        p.rekey(&bytes, r.to)
+    };
+    let mut total = 0;
+    // Rows keep arriving at the old version only from requests that began before the
+    // switch; a few passes see them all.
+    for _pass in 0..10 {
+        for table in crate::store::TABLES {
+            let started = std::time::Instant::now();
+            let mut cursor = crate::store::Cursor::default();
+            let mut moved = crate::store::Batch::default();
+            loop {
+                if r.max_batches.is_some_and(|m| *batches >= m) {
+                    return Ok(None);
+                }
+                let b = store
+                    .rekey_batch(table, r.to, r.batch, &mut cursor, &step)
+                    .await
+                    .with_context(|| format!("re-keying {}", table.name))?;
+                if b.seen > 0 {
+                    *batches += 1;
+                }
+                moved.seen += b.seen;
+                moved.rekeyed += b.rekeyed;
+                moved.superseded += b.superseded;
+                moved.cleared += b.cleared;
+                if b.seen < r.batch as u64 {
+                    break;
+                }
+            }
+            if moved.seen > 0 {
+                let secs = started.elapsed().as_secs_f64();
+                println!(
+                    "{}: {} rows re-keyed in {:.2} s ({:.0} rows/s){}{}",
+                    table.name,
+                    moved.rekeyed,
+                    secs,
+                    moved.rekeyed as f64 / secs.max(1e-9),
+                    if moved.superseded > 0 {
+                        format!(", {} superseded by a newer row", moved.superseded)
+                    } else {
+                        String::new()
+                    },
+                    if moved.cleared > 0 {
+                        format!(
+                            ", {} version-1 audit entries cleared (they now count as redacted)",
+                            moved.cleared
+                        )
+                    } else {
+                        String::new()
+                    },
+                );
+            }
+            total += moved.seen;
+        }
+        let mut left = 0;
+        for table in crate::store::TABLES {
+            left += store.count_at_version(table, r.to - 1).await?;
+        }
+        if left == 0 {
+            return Ok(Some(total));
+        }
+    }
+    bail!(
+        "rows keep appearing at version {}: is an instance without the new keyring still serving?",
+        r.to - 1
+    )
 }
 
 async fn key(

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::enumeration::{EnumerationGuard, EnumerationSettings};
 use crate::indicators::rules::IndicatorPolicy;
 use crate::members::AuthCache;
-use crate::pseudonym::{KeyError, MasterKey, Pseudonymiser};
+use crate::pseudonym::{KeyError, Keyring, MasterKey, Pseudonymiser};
 use crate::quota_share::QuotaShare;
 use crate::retention::{RetentionPolicy, run_pass};
 use crate::server::ConnLimits;
@@ -70,15 +70,29 @@ impl Hub {
     pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
         let store = open_store(config).await?;
         store.migrate().await?;
-        let master = load_master_key(config)?;
+        let ring = load_keyring(config)?;
         let signer = load_signing_key(config)?;
-        Ok(Hub::with_store(config, store, &master, signer, clock))
+        Ok(Hub::with_keyring(config, store, &ring, signer, clock))
     }
 
+    /// A hub of one master key at `config.master_key_version`.
     pub fn with_store(
         config: &Config,
         store: Store,
         master: &MasterKey,
+        signer: NoteSigner,
+        clock: Arc<dyn Clock>,
+    ) -> Hub {
+        let ring = Keyring::single(master.clone(), config.master_key_version);
+        Hub::with_keyring(config, store, &ring, signer, clock)
+    }
+
+    /// `serve` reads the stored key state before it accepts anything and refuses to
+    /// start when `ring` cannot serve it.
+    pub fn with_keyring(
+        config: &Config,
+        store: Store,
+        ring: &Keyring,
         signer: NoteSigner,
         clock: Arc<dyn Clock>,
     ) -> Hub {
@@ -88,11 +102,18 @@ impl Hub {
         let (audit, audit_writer) = AuditSink::start(store.clone(), config.audit_batch_max);
         let share = QuotaShare::new(config.quota_instances);
         let auth_changes = Arc::new(store.auth_changes());
+        let pseudonymiser = Arc::new(Pseudonymiser::from_ring(ring));
+        let keys = Arc::new(KeyFollower::new(
+            store.clone(),
+            pseudonymiser.clone(),
+            auth_changes.clone(),
+        ));
         let state = AppState {
             audit_log: AuditLog::new(store.clone(), signer, config.audit_origin.clone()),
             store,
             audit,
-            pseudonymiser: Arc::new(Pseudonymiser::new(master, config.master_key_version)),
+            pseudonymiser,
+            keys,
             clock,
             limits: Arc::new(RateLimits::new(share)),
             bulk_running: Arc::default(),
@@ -221,15 +242,21 @@ pub async fn serve(
     let store = state.store.clone();
     let log = state.audit_log.clone();
     let clock = state.clock.clone();
+    let pseudonymiser = state.pseudonymiser.clone();
+    adopt_key_state(&store, &pseudonymiser)
+        .await
+        .map_err(std::io::Error::other)?;
     // The checkpoint endpoint only serves stored checkpoints, so there is one from the
     // first request on.
     if let Err(e) = log.checkpoint(clock.now()).await {
         tracing::error!(error = %e, "start-up checkpoint failed");
     }
     let stop = tokio_util::sync::CancellationToken::new();
+    let key_state = tokio::spawn(follow_key_state(state.keys.clone(), stop.clone()));
     let housekeeping = tokio::spawn(housekeeping(
         log.clone(),
         store.clone(),
+        pseudonymiser,
         clock.clone(),
         checkpoint_interval,
         retention,
@@ -258,6 +285,7 @@ pub async fn serve(
         crate::server::serve_app_tls(listener, router(state), conn_limits, tls, shutdown).await;
     stop.cancel();
     let _ = revocations.await;
+    let _ = key_state.await;
     let _ = housekeeping.await;
     let _ = deliveries.await;
     if let Some(task) = metrics_task {
@@ -284,6 +312,7 @@ pub async fn serve(
 async fn housekeeping(
     log: AuditLog,
     store: Store,
+    pseudonymiser: Arc<Pseudonymiser>,
     clock: Arc<dyn Clock>,
     every: Duration,
     retention: RetentionPolicy,
@@ -300,7 +329,7 @@ async fn housekeeping(
             Ok(cp) => tracing::debug!(size = cp.size, "checkpoint current"),
             Err(e) => tracing::error!(error = %e, "checkpoint failed"),
         }
-        match crate::events::announce_expiries(&store, now).await {
+        match crate::events::announce_expiries(&store, &pseudonymiser, now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(announced = n, "flag expiries announced to watchers"),
             Err(e) => tracing::error!(error = %e, "announcing flag expiries failed"),
@@ -320,6 +349,85 @@ async fn housekeeping(
     }
 }
 
+/// Reads the stored key state (creating it at the ring's base version on a database
+/// that has none) and adopts it; an error when the ring cannot serve it.
+pub async fn adopt_key_state(store: &Store, p: &Pseudonymiser) -> Result<(), HubError> {
+    let state = store.key_state(p.base_version()).await?;
+    p.set_state(state)?;
+    Ok(())
+}
+
+/// How often an idle hub looks whether the key state may have changed (requests look
+/// themselves, see [`KeyFollower`]).
+const KEY_STATE_POLL: Duration = Duration::from_millis(200);
+
+/// Follows the stored key state: `keys rotate` announces its changes through the same
+/// signal as key revocations, and whoever notices the signal moved (a request, or the
+/// idle poll) reads the state again. Per request that is one atomic load (PostgreSQL,
+/// after a NOTIFY) or one `stat` (SQLite's signal file); the state itself is read only
+/// when something changed, or on every call while the PostgreSQL listener is down.
+pub struct KeyFollower {
+    store: Store,
+    pseudonymiser: Arc<Pseudonymiser>,
+    changes: Arc<crate::store::AuthChanges>,
+    seen: std::sync::Mutex<Option<u64>>,
+}
+
+impl KeyFollower {
+    pub fn new(
+        store: Store,
+        pseudonymiser: Arc<Pseudonymiser>,
+        changes: Arc<crate::store::AuthChanges>,
+    ) -> Self {
+        let seen = std::sync::Mutex::new(changes.generation());
+        Self {
+            store,
+            pseudonymiser,
+            changes,
+            seen,
+        }
+    }
+
+    pub fn pseudonymiser(&self) -> &Pseudonymiser {
+        &self.pseudonymiser
+    }
+
+    /// Reads the key state again if it may have changed since the last look.
+    pub async fn follow(&self) {
+        let now = self.changes.generation();
+        let last = *self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if now.is_some() && now == last {
+            return;
+        }
+        let before = self.pseudonymiser.state();
+        match adopt_key_state(&self.store, &self.pseudonymiser).await {
+            Ok(()) => {
+                *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = now;
+                let after = self.pseudonymiser.state();
+                if after != before {
+                    tracing::info!(current = after.current, next = ?after.next, "key state changed");
+                }
+            }
+            Err(HubError::Key(e)) => {
+                *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = now;
+                tracing::error!(error = %e, "this hub cannot follow the key state: answering 503 until it restarts with the key in its keyring");
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the key state failed; trying again"),
+        }
+    }
+}
+
+/// Follows the key state while the hub is idle.
+async fn follow_key_state(follower: Arc<KeyFollower>, stop: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(KEY_STATE_POLL);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => follower.follow().await,
+        }
+    }
+}
+
 pub async fn open_store(config: &Config) -> Result<Store, HubError> {
     if config.database_url.is_none() {
         create_private_dir(&config.data_dir)?;
@@ -333,6 +441,30 @@ pub async fn open_store(config: &Config) -> Result<Store, HubError> {
         Duration::from_millis(config.db_acquire_timeout_ms),
     )
     .await?)
+}
+
+/// The master keyring: from the environment, else from a file, else (development only)
+/// a generated key persisted under the data directory with mode 0600. The text is one
+/// bare key (version `master_key_version`) or `<version>:<hex>` lines.
+pub fn load_keyring(config: &Config) -> Result<Keyring, HubError> {
+    if let Some(text) = &config.master_key {
+        return Ok(Keyring::parse(
+            text.expose_secret(),
+            config.master_key_version,
+        )?);
+    }
+    if let Some(path) = &config.master_key_file {
+        return read_keyring(path, config.master_key_version);
+    }
+    let path = config.data_dir.join("dev-master.key");
+    if path.exists() {
+        tracing::warn!(path = %path.display(), "DEVELOPMENT MASTER KEY in use: not for production");
+        return read_keyring(&path, config.master_key_version);
+    }
+    Ok(Keyring::single(
+        load_master_key(config)?,
+        config.master_key_version,
+    ))
 }
 
 /// The master key: from the environment, else from a file, else (development only) a
@@ -378,6 +510,14 @@ pub fn load_signing_key(config: &Config) -> Result<NoteSigner, HubError> {
     write_private_file(&path, signer.secret_hex().as_bytes())?;
     tracing::warn!(path = %path.display(), "GENERATED A DEVELOPMENT CHECKPOINT SIGNING KEY: not for production");
     Ok(signer)
+}
+
+fn read_keyring(path: &Path, bare_version: i64) -> Result<Keyring, HubError> {
+    let text = std::fs::read_to_string(path).map_err(|source| HubError::KeyFile {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(Keyring::parse(&text, bare_version)?)
 }
 
 fn read_key_file(path: &Path) -> Result<MasterKey, HubError> {

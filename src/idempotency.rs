@@ -4,6 +4,9 @@
 //!
 //! Neither the key nor the body is stored: members choose keys freely (some put case or
 //! personal numbers in them) and bodies hold raw identifiers, so only keyed hashes are.
+//! Both hashes chain through key versions like identifier tokens, and rotation re-keys
+//! them with the same step: after a rotation the old key alone tests nothing against
+//! them either (a member's key may hold a personal number).
 
 use chrono::{DateTime, Utc};
 
@@ -50,12 +53,35 @@ pub async fn begin(
     let Some(retry) = retry else {
         return Ok(Begun::Fresh(tx));
     };
-    let key_hash = pseudonymiser.idempotency_key_hash(who.member_id, retry.key);
-    let fingerprint = pseudonymiser.fingerprint(retry.body);
+    let mut versions = pseudonymiser
+        .consulted_versions()
+        .into_iter()
+        .filter_map(|v| {
+            pseudonymiser
+                .idempotency_at(who.member_id, retry.key, retry.body, v)
+                .map(|hashes| (v, hashes))
+        });
+    let Some((version, (key_hash, fingerprint))) = versions.next() else {
+        return Err(StoreError::corrupt("the keyring cannot serve the key state").into());
+    };
+    // During a key switch the first call's record may still be at the version being left.
+    for (_, (old_hash, old_fingerprint)) in versions {
+        if let Some(earlier) = tx
+            .live_idempotency_record(who.member_id, &old_hash, retry.forgotten_at_or_before)
+            .await?
+        {
+            drop(tx);
+            if earlier.fingerprint != old_fingerprint.as_slice() {
+                return Err(RetryError::KeyReused);
+            }
+            return Ok(Begun::Replay(earlier.resource_id));
+        }
+    }
     let idem = Idempotency {
         key_hash: &key_hash,
         fingerprint: &fingerprint,
         forgotten_at_or_before: retry.forgotten_at_or_before,
+        key_version: version,
     };
     if tx
         .claim_idempotency(who.member_id, &idem, resource_id, who.at)

@@ -99,10 +99,10 @@ pub async fn check(
     let subjects = identifiers
         .iter()
         .map(|id| {
-            let token = pseudonymiser.token(id);
+            let (token, previous) = pseudonymiser.lookup_pair(id);
             LookupSubject {
                 token,
-                view: pseudonymiser.member_view(requester.member_id, &token.bytes),
+                previous,
                 flaggable: id.kind() == IdentifierKind::SePersonalNumber,
             }
         })

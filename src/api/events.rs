@@ -121,7 +121,7 @@ pub async fn unwatch(
     let id = req.identifier.normalise("identifier", state.clock.now())?;
     let removed = state
         .store
-        .unwatch(caller.member.id, &state.pseudonymiser.token(&id))
+        .unwatch(caller.member.id, &state.pseudonymiser.lookup_tokens(&id))
         .await?;
     Ok(Json(Unwatched { removed }))
 }
@@ -289,7 +289,7 @@ async fn bulk_line(
     if parsed.remove {
         return match state
             .store
-            .unwatch(caller.member.id, &state.pseudonymiser.token(&id))
+            .unwatch(caller.member.id, &state.pseudonymiser.lookup_tokens(&id))
             .await
         {
             Ok(true) => json!({"line": line, "status": "removed"}),

@@ -89,6 +89,8 @@ pub struct AppState {
     pub audit: AuditSink,
     pub audit_log: AuditLog,
     pub pseudonymiser: Arc<Pseudonymiser>,
+    /// Keeps `pseudonymiser` at the stored key state.
+    pub keys: Arc<crate::hub::KeyFollower>,
     pub clock: Arc<dyn Clock>,
     pub limits: Arc<RateLimits>,
     pub enumeration: Arc<crate::enumeration::EnumerationGuard>,
@@ -207,6 +209,10 @@ pub fn router(state: AppState) -> Router {
             state.settings.clone(),
             deadline,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.keys.clone(),
+            keys_in_step,
+        ))
         .layer(tower::util::option_layer(client_limit(&state.settings)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
@@ -255,6 +261,23 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(crate::metrics::track_http))
         .layer(middleware::from_fn(hsts))
         .with_state(state)
+}
+
+/// A hub whose keyring lacks a key version the stored key state needs would write tokens
+/// nobody finds and miss rows at that version: it answers 503 until it has the key
+/// (docs/operations.md, "Key rotation").
+/// Each request first follows a key state change it is the first to notice, so no request
+/// after `keys rotate` announced a switch still writes or looks up at the old version only.
+async fn keys_in_step(
+    State(keys): State<Arc<crate::hub::KeyFollower>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    keys.follow().await;
+    if !keys.pseudonymiser().in_step() {
+        return ApiError::Unavailable.into_response();
+    }
+    next.run(req).await
 }
 
 /// HSTS on every answer given over TLS that `serve` terminated (behind a TLS proxy, the

@@ -11,13 +11,19 @@
 //!  opt<str> purpose | opt<bytes> subject_token | opt<i64> key_version | str outcome |
 //!  opt<str> request_id`.
 //!
-//! Version 2 (current): the hub-wide subject token is replaced by the per-member subject
+//! Version 2: the hub-wide subject token is replaced by the per-member subject
 //! value the member is shown, so a member can recompute its own leaves without learning a
 //! value that links its entries to another member's; the request id is the server's own;
 //! an actor field names who acted (`member`, or `operator:<user>` for CLI actions):
 //! `0x02 | u64 leaf_index | i64 at_ms | str actor | opt<i64> member_id | opt<str> key_id |
 //!  str action | opt<str> purpose | opt<bytes> subject_view | opt<i64> key_version |
 //!  str outcome | str request_id`. A client's correlation id is never in the leaf.
+//!
+//! Version 3 (current): version 2's layout with `0x03` first, and in place of the member's
+//! keyed view a random 16-byte reference drawn for each entry. A keyed view is a keyed
+//! hash of the identifier: whoever holds the key it was made with (an old key, after a
+//! rotation) could test a personal number against it for as long as the leaf exists, and
+//! leaves are never rewritten. A random reference commits to nothing about the person.
 //!
 //! The string forms of [`Action`], [`Outcome`] and [`Purpose`] are hashed into leaves
 //! and stored: renaming one breaks every existing leaf, so they are fixed here.
@@ -30,7 +36,12 @@ use crate::clock::to_millis;
 use crate::pseudonym::Token;
 use crate::tlog::{Blake3, Hash, TreeHash};
 
-pub const ENCODING_VERSION: u8 = 2;
+pub const ENCODING_VERSION: u8 = 3;
+
+/// The per-entry subject reference of version-3 leaves.
+pub fn subject_reference() -> Vec<u8> {
+    rand::random::<[u8; 16]>().to_vec()
+}
 
 /// What an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
@@ -86,6 +97,10 @@ pub enum Action {
     KeyIssue,
     #[strum(serialize = "operator.key.revoke")]
     KeyRevoke,
+    /// A master-key switch started (outcome `created`) or ended (`ok`); the entry's key
+    /// version is the version switched to.
+    #[strum(serialize = "operator.keys.rotate")]
+    KeysRotate,
 }
 
 /// How it ended.
@@ -225,13 +240,13 @@ impl Requester {
         }
     }
 
-    /// An entry about `subject` (its token and this member's view of it), or about no
-    /// subject.
+    /// An entry about `subject` (its token goes to the subject index, outside the leaf),
+    /// or about no subject.
     pub fn entry(
         &self,
         action: Action,
         purpose: Option<Purpose>,
-        subject: Option<(Token, [u8; 32])>,
+        subject: Option<Token>,
         outcome: Outcome,
     ) -> AuditEntry {
         AuditEntry {
@@ -241,9 +256,9 @@ impl Requester {
             key_id: Some(self.key_id.clone()),
             action,
             purpose,
-            subject_token: subject.map(|(t, _)| t.bytes.to_vec()),
-            key_version: subject.map(|(t, _)| t.version),
-            subject_view: subject.map(|(_, view)| view.to_vec()),
+            subject_token: subject.map(|t| t.bytes.to_vec()),
+            key_version: subject.map(|t| t.version),
+            subject_view: subject.map(|_| subject_reference()),
             outcome,
             request_id: self.request_id.clone(),
             correlation_id: self.correlation_id.clone(),
@@ -256,10 +271,10 @@ impl Requester {
 /// every entry written for one such action shares.
 #[derive(Debug, Clone)]
 pub struct PersonRequester {
+    /// The person's token at the version the hub writes.
     pub subject: Token,
-    /// The person's own view of the subject, committed in the leaf in place of a
-    /// member's view (see `Pseudonymiser::person_view`).
-    pub view: [u8; 32],
+    /// During a key switch, their token at the version being left.
+    pub previous: Option<Token>,
     /// The BankID sign order that confirmed the action; recorded as the entry's key id
     /// (`bankid:<orderRef>`), the credential that acted.
     pub order_ref: String,
@@ -268,6 +283,11 @@ pub struct PersonRequester {
 }
 
 impl PersonRequester {
+    /// The person's tokens at each key version in use, the written one first.
+    pub fn tokens(&self) -> Vec<Token> {
+        std::iter::once(self.subject).chain(self.previous).collect()
+    }
+
     pub fn entry(&self, action: Action, outcome: Outcome) -> AuditEntry {
         AuditEntry {
             at: crate::clock::from_millis(to_millis(self.at)),
@@ -278,7 +298,7 @@ impl PersonRequester {
             purpose: None,
             subject_token: Some(self.subject.bytes.to_vec()),
             key_version: Some(self.subject.version),
-            subject_view: Some(self.view.to_vec()),
+            subject_view: Some(subject_reference()),
             outcome,
             request_id: self.request_id.clone(),
             correlation_id: None,
@@ -319,7 +339,8 @@ pub fn encode(row: &AuditEntry, leaf_index: u64) -> Vec<u8> {
         return encode_v1(row, leaf_index);
     }
     let mut out = Vec::with_capacity(160);
-    out.push(2);
+    // Versions 2 and 3 differ only in what the subject field holds.
+    out.push(if row.entry_version == 2 { 2 } else { 3 });
     out.extend_from_slice(&leaf_index.to_be_bytes());
     out.extend_from_slice(&to_millis(row.at).to_be_bytes());
     bytes(&mut out, row.actor.label().as_bytes());
@@ -408,7 +429,7 @@ mod tests {
             key_version: Some(1),
             outcome: Outcome::Clear,
             request_id: "r-1".into(),
-            entry_version: 2,
+            entry_version: ENCODING_VERSION,
             actor: Actor::Member,
             subject_view: Some(vec![0xbb; 32]),
             correlation_id: Some("client-1".into()),
@@ -444,6 +465,33 @@ mod tests {
         assert_eq!(leaf_hash(&other_token, 3), base);
         assert_eq!(leaf_hash(&other_correlation, 3), base);
         assert_ne!(leaf_hash(&other_view, 3), base);
+    }
+
+    #[test]
+    fn version_3_has_version_2_layout_under_its_own_version_byte() {
+        let mut v2 = row();
+        v2.entry_version = 2;
+        let mut v3 = row();
+        v3.entry_version = 3;
+        let (a, b) = (encode(&v2, 4), encode(&v3, 4));
+        assert_eq!((a[0], b[0]), (2, 3));
+        assert_eq!(a[1..], b[1..]);
+        assert_ne!(leaf_hash(&v2, 4), leaf_hash(&v3, 4));
+    }
+
+    #[test]
+    fn member_entries_carry_a_fresh_reference_not_a_keyed_value() {
+        let who = Requester::new(7, "k".into(), "r".into(), None, Utc::now());
+        let token = Token {
+            version: 1,
+            bytes: [0xaa; 32],
+        };
+        let a = who.entry(Action::Match, None, Some(token), Outcome::Clear);
+        let b = who.entry(Action::Match, None, Some(token), Outcome::Clear);
+        assert_eq!(a.entry_version, 3);
+        assert_eq!(a.subject_view.as_ref().map(Vec::len), Some(16));
+        assert_ne!(a.subject_view, b.subject_view);
+        assert_eq!(a.subject_token, Some(vec![0xaa; 32]));
     }
 
     #[test]

@@ -66,9 +66,11 @@ impl From<FrontierError> for AuditError {
 /// One subject of an audited lookup.
 #[derive(Debug, Clone, Copy)]
 pub struct LookupSubject {
+    /// The token at the version the hub writes; the entry's subject index.
     pub token: Token,
-    /// The member's own value for the subject, which the entry commits to.
-    pub view: [u8; 32],
+    /// During a key switch, the subject's token at the version being left: rows not yet
+    /// re-keyed are found by it.
+    pub previous: Option<Token>,
     /// Whether flags can sit on this kind of subject at all (reports can sit on any).
     pub flaggable: bool,
 }
@@ -272,9 +274,11 @@ async fn commit_batch(store: &Store, batch: &mut [Pending]) -> Result<Vec<Found>
         let at = l.requester.at;
         earliest = Some(earliest.map_or(at, |e: chrono::DateTime<chrono::Utc>| e.min(at)));
         for s in &l.subjects {
-            tokens.push(s.token.bytes.as_slice());
-            if s.flaggable {
-                flaggable.push(s.token.bytes.as_slice());
+            for t in std::iter::once(&s.token).chain(&s.previous) {
+                tokens.push(t.bytes.as_slice());
+                if s.flaggable {
+                    flaggable.push(t.bytes.as_slice());
+                }
             }
         }
     }
@@ -313,7 +317,7 @@ async fn commit_batch(store: &Store, batch: &mut [Pending]) -> Result<Vec<Found>
                     entries.push(l.requester.entry(
                         l.action,
                         l.purpose,
-                        Some((s.token, s.view)),
+                        Some(s.token),
                         (l.decide)(f),
                     ));
                 }
@@ -333,17 +337,19 @@ fn active_on(
     lookup: &Lookup,
 ) -> Active {
     let at = lookup.requester.at;
-    let token = &subject.token.bytes;
+    let is_subject = |bytes: &[u8; 32]| {
+        *bytes == subject.token.bytes || subject.previous.is_some_and(|p| p.bytes == *bytes)
+    };
     Active {
         flags: flags
             .iter()
-            .filter(|f| subject.flaggable && &f.subject.bytes == token)
+            .filter(|f| subject.flaggable && is_subject(&f.subject.bytes))
             .filter(|f| f.status(at) == FlagStatus::Active)
             .cloned()
             .collect(),
         indicators: indicators
             .iter()
-            .filter(|i| &i.subject.bytes == token)
+            .filter(|i| is_subject(&i.subject.bytes))
             .filter(|i| i.status(at, &lookup.policy) == IndicatorStatus::Active)
             .cloned()
             .collect(),

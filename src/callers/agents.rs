@@ -92,7 +92,7 @@ pub async fn enrol(
         created_at: now,
     };
     store
-        .insert_agent(&agent, &pseudonymiser.token(person))
+        .insert_agent(&agent, &pseudonymiser.lookup_tokens(person))
         .await?;
     Ok(agent)
 }
@@ -101,7 +101,7 @@ pub async fn enrol(
 /// enrolled at several members gets the newest active enrolment.
 pub async fn console_login(
     store: &Store,
-    person: &Token,
+    person: &[Token],
     now: DateTime<Utc>,
 ) -> Result<Agent, AgentError> {
     let mut candidates = store.agents_of(person).await?;

@@ -108,11 +108,13 @@ pub async fn start(
             reason,
         }
     })?;
-    let subject = hub.pseudonymiser.token(&new.personal_number);
+    // At the current version even during a key switch: the verification looks flags up
+    // by these tokens later, and only an older token can be carried to a newer version.
+    let subject = hub.pseudonymiser.settled_token(&new.personal_number);
     let phone = new
         .caller_phone
         .as_ref()
-        .map(|p| hub.pseudonymiser.token(p));
+        .map(|p| hub.pseudonymiser.settled_token(p));
     let mut v = Verification {
         id: format!("cv_{}", hex::encode(rand::random::<[u8; 12]>())),
         member_id: who.member_id,
@@ -250,7 +252,7 @@ async fn end(
             done.user.personal_number.as_str(),
             at.date_naive(),
         )
-        .is_ok_and(|n| hub.pseudonymiser.token(&n) == v.subject);
+        .is_ok_and(|n| hub.pseudonymiser.is_token_of(&v.subject, &n));
         if same {
             Ok(done)
         } else {
@@ -313,10 +315,14 @@ async fn lookup(
     action: Action,
     decide: fn(&Active) -> Outcome,
 ) -> Result<Vec<Active>, CallerError> {
-    let subject = |token: crate::pseudonym::Token, flaggable: bool| LookupSubject {
-        token,
-        view: hub.pseudonymiser.member_view(who.member_id, &token.bytes),
-        flaggable,
+    let subject = |stored: crate::pseudonym::Token, flaggable: bool| {
+        // The verification's tokens were stored at the version current when it began.
+        let (token, previous) = hub.pseudonymiser.stored_pair(&stored);
+        LookupSubject {
+            token,
+            previous,
+            flaggable,
+        }
     };
     let mut subjects = vec![subject(v.subject, true)];
     subjects.extend(v.phone.map(|p| subject(p, false)));

@@ -49,7 +49,7 @@ pub enum ConsumerError {
 /// `before` (`None`: from the newest).
 pub async fn lookups(
     store: &Store,
-    subject: &Token,
+    subject: &[Token],
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Lookup>, ConsumerError> {
@@ -132,7 +132,7 @@ pub const HOW_TO_VERIFY: &str = "Each lookup's leaf_hash is a leaf of the hub's 
 pub async fn export(
     store: &Store,
     log: &AuditLog,
-    subject: &Token,
+    subject: &[Token],
     name: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Export, ConsumerError> {

@@ -113,16 +113,17 @@ pub struct Watched {
     pub created_at: DateTime<Utc>,
 }
 
-/// Writes `kind` into the feed of every member watching `subject`, inside `tx`: the
-/// change and its events commit together or not at all.
+/// Writes `kind` into the feed of every member watching the subject, inside `tx`: the
+/// change and its events commit together or not at all. `subject` holds its tokens at
+/// each key version in use (`Pseudonymiser::lookup_tokens` or `consult`).
 pub async fn emit(
     tx: &mut LogTx,
-    subject: &Token,
+    subject: &[Token],
     kind: EventType,
     at: DateTime<Utc>,
     summary: &Value,
 ) -> Result<(), StoreError> {
-    for (member, reference) in tx.watchers(&subject.bytes).await? {
+    for (member, reference) in tx.watchers(subject).await? {
         tx.insert_event(member, kind, at, Some(&reference), summary)
             .await?;
     }
@@ -192,7 +193,7 @@ pub async fn watch(
         created_at: now,
     };
     store
-        .watch(member_id, &watched, &pseudonymiser.token(id))
+        .watch(member_id, &watched, &pseudonymiser.lookup_tokens(id))
         .await?;
     Ok(())
 }
@@ -221,7 +222,11 @@ const FEED_POLL: Duration = Duration::from_millis(200);
 
 /// Announces flags that expired since the last pass (`flag.expired` to their watchers),
 /// in batches, each in one transaction with its events. Returns how many.
-pub async fn announce_expiries(store: &Store, now: DateTime<Utc>) -> Result<u64, StoreError> {
+pub async fn announce_expiries(
+    store: &Store,
+    pseudonymiser: &Pseudonymiser,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
     let mut announced = 0;
     if !store.any_unannounced_expiry(now).await? {
         return Ok(0);
@@ -235,7 +240,7 @@ pub async fn announce_expiries(store: &Store, now: DateTime<Utc>) -> Result<u64,
         for flag in &expired {
             emit(
                 &mut tx,
-                &flag.subject,
+                &pseudonymiser.consult(&flag.subject),
                 EventType::FlagExpired,
                 flag.expires_at,
                 &flag_summary(flag),

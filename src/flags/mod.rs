@@ -91,11 +91,9 @@ pub async fn place(
         new.duration_days,
         who.at,
     )?;
+    let tokens = hub.pseudonymiser.lookup_tokens(&new.subject);
     let token = hub.pseudonymiser.token(&new.subject);
-    let subject = Some((
-        token,
-        hub.pseudonymiser.member_view(who.member_id, &token.bytes),
-    ));
+    let subject = Some(token);
     let flag = Flag {
         id: format!("flg_{}", hex::encode(rand::random::<[u8; 12]>())),
         member_id: Some(who.member_id),
@@ -118,14 +116,7 @@ pub async fn place(
         };
     tx.insert_flag(&flag).await?;
     let summary = crate::events::flag_summary(&flag);
-    crate::events::emit(
-        &mut tx,
-        &flag.subject,
-        EventType::FlagPlaced,
-        who.at,
-        &summary,
-    )
-    .await?;
+    crate::events::emit(&mut tx, &tokens, EventType::FlagPlaced, who.at, &summary).await?;
     let entry = who.entry(Action::FlagPlace, None, subject, Outcome::Created);
     audit::append(&mut tx, &[entry]).await?;
     tx.commit().await?;
@@ -135,12 +126,7 @@ pub async fn place(
 /// One of the member's own flags; reading it is audited.
 pub async fn read(hub: Flags<'_>, who: &Requester, id: &str) -> Result<Flag, FlagError> {
     let flag = hub.store.member_flag(who.member_id, id).await?;
-    let entry = who.entry(
-        Action::FlagRead,
-        None,
-        subject(hub, who, &flag),
-        Outcome::Ok,
-    );
+    let entry = who.entry(Action::FlagRead, None, subject(hub, &flag), Outcome::Ok);
     hub.audit.record(vec![entry]).await?;
     Ok(flag)
 }
@@ -149,14 +135,14 @@ pub async fn read(hub: Flags<'_>, who: &Requester, id: &str) -> Result<Flag, Fla
 /// first lift time, and the second attempt is audited as `already_lifted`.
 pub async fn lift(hub: Flags<'_>, who: &Requester, id: &str) -> Result<Flag, FlagError> {
     let mut flag = hub.store.member_flag(who.member_id, id).await?;
-    let subject = subject(hub, who, &flag);
+    let subject = subject(hub, &flag);
     let mut tx = hub.store.begin_log().await?;
     if tx.lift_flag(who.member_id, id, who.at).await? {
         flag.lifted_at = Some(who.at);
         let summary = crate::events::flag_summary(&flag);
         crate::events::emit(
             &mut tx,
-            &flag.subject,
+            &hub.pseudonymiser.consult(&flag.subject),
             EventType::FlagLifted,
             who.at,
             &summary,
@@ -174,15 +160,9 @@ pub async fn lift(hub: Flags<'_>, who: &Requester, id: &str) -> Result<Flag, Fla
     Ok(hub.store.member_flag(who.member_id, id).await?)
 }
 
-fn subject(
-    hub: Flags<'_>,
-    who: &Requester,
-    flag: &Flag,
-) -> Option<(crate::pseudonym::Token, [u8; 32])> {
-    let view = hub
-        .pseudonymiser
-        .member_view(who.member_id, &flag.subject.bytes);
-    Some((flag.subject, view))
+/// The entry's subject index: the flag's token carried to the version the hub writes.
+fn subject(hub: Flags<'_>, flag: &Flag) -> Option<crate::pseudonym::Token> {
+    Some(hub.pseudonymiser.stored_pair(&flag.subject).0)
 }
 
 fn trimmed(text: Option<String>) -> Option<String> {

@@ -28,8 +28,9 @@ impl PlacedFlag {
     }
 }
 
-/// Every flag on the person's number, active and past, newest first.
-pub async fn on_person(store: &Store, subject: &Token) -> Result<Vec<PlacedFlag>, FlagError> {
+/// Every flag on the person's number (its tokens at each key version in use), active and
+/// past, newest first.
+pub async fn on_person(store: &Store, subject: &[Token]) -> Result<Vec<PlacedFlag>, FlagError> {
     Ok(store
         .subject_flags(subject)
         .await?
@@ -66,7 +67,7 @@ pub async fn place(
     let summary = events::flag_summary(&flag);
     events::emit(
         &mut tx,
-        &flag.subject,
+        &who.tokens(),
         EventType::FlagPlaced,
         who.at,
         &summary,
@@ -86,19 +87,19 @@ pub async fn renew(
     decided_at: DateTime<Utc>,
 ) -> Result<Flag, FlagError> {
     let mut tx = hub.store.begin_log().await?;
-    let mut flag = tx.subject_flag(&who.subject, id).await?;
+    let mut flag = tx.subject_flag(&who.tokens(), id).await?;
     if flag.member_id.is_some() || flag.status(who.at) != FlagStatus::Active {
         return Err(FlagError::NotChangeable);
     }
     let until = rules::renewed_expiry(&flag, duration_days, decided_at)?;
-    if !tx.renew_own_flag(&who.subject, id, until, who.at).await? {
+    if !tx.renew_own_flag(&who.tokens(), id, until, who.at).await? {
         return Err(FlagError::NotChangeable);
     }
     flag.expires_at = until;
     let summary = events::flag_summary(&flag);
     events::emit(
         &mut tx,
-        &flag.subject,
+        &who.tokens(),
         EventType::FlagRenewed,
         who.at,
         &summary,
@@ -112,18 +113,18 @@ pub async fn renew(
 /// Lifts one of the person's own flags at once.
 pub async fn lift(hub: Flags<'_>, who: &PersonRequester, id: &str) -> Result<Flag, FlagError> {
     let mut tx = hub.store.begin_log().await?;
-    let mut flag = tx.subject_flag(&who.subject, id).await?;
+    let mut flag = tx.subject_flag(&who.tokens(), id).await?;
     if flag.member_id.is_some() {
         return Err(FlagError::NotChangeable);
     }
-    if !tx.lift_own_flag(&who.subject, id, who.at).await? {
+    if !tx.lift_own_flag(&who.tokens(), id, who.at).await? {
         return Err(FlagError::NotChangeable);
     }
     flag.lifted_at = Some(who.at);
     let summary = events::flag_summary(&flag);
     events::emit(
         &mut tx,
-        &flag.subject,
+        &who.tokens(),
         EventType::FlagLifted,
         who.at,
         &summary,

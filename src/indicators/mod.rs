@@ -82,12 +82,12 @@ impl From<StoreError> for IndicatorError {
     }
 }
 
-type Subject = Option<(Token, [u8; 32])>;
+type Subject = Option<Token>;
 
 impl Indicators<'_> {
-    fn subject(&self, who: &Requester, token: Token) -> Subject {
-        let view = self.pseudonymiser.member_view(who.member_id, &token.bytes);
-        Some((token, view))
+    /// The entry's subject index: the stored token carried to the version the hub writes.
+    fn subject(&self, token: Token) -> Subject {
+        Some(self.pseudonymiser.stored_pair(&token).0)
     }
 
     /// The publisher's own indicator; for anyone else it does not exist.
@@ -144,8 +144,9 @@ pub async fn publish(
     new: NewIndicator,
     retry: Option<RetryKey<'_>>,
 ) -> Result<Indicator, IndicatorError> {
+    let tokens = hub.pseudonymiser.lookup_tokens(&new.subject);
     let indicator = prepare(hub.pseudonymiser, who.member_id, new, who.at)?;
-    let subject = hub.subject(who, indicator.subject);
+    let subject = hub.subject(indicator.subject);
     let begun = idempotency::begin(hub.store, hub.pseudonymiser, who, retry, &indicator.id);
     let mut tx = match begun.await? {
         Begun::Fresh(tx) => tx,
@@ -159,7 +160,7 @@ pub async fn publish(
     let summary = events::indicator_summary(&indicator);
     events::emit(
         &mut tx,
-        &indicator.subject,
+        &tokens,
         EventType::IndicatorPublished,
         who.at,
         &summary,
@@ -181,7 +182,7 @@ pub async fn read(
     let entry = who.entry(
         Action::IndicatorRead,
         None,
-        hub.subject(who, found.subject),
+        hub.subject(found.subject),
         Outcome::Ok,
     );
     hub.audit.record(vec![entry]).await?;
@@ -217,13 +218,13 @@ pub async fn revoke(
     id: &str,
 ) -> Result<Indicator, IndicatorError> {
     let found = hub.own(who, id).await?;
-    let subject = hub.subject(who, found.subject);
+    let subject = hub.subject(found.subject);
     let mut tx = hub.store.begin_log().await?;
     let outcome = if tx.revoke_indicator(who.member_id, id, who.at).await? {
         let summary = events::indicator_summary(&found);
         events::emit(
             &mut tx,
-            &found.subject,
+            &hub.pseudonymiser.consult(&found.subject),
             EventType::IndicatorRevoked,
             who.at,
             &summary,
@@ -263,7 +264,7 @@ pub async fn report(
         ReportKind::Sighting => Action::IndicatorSighting,
         ReportKind::FalsePositive => Action::IndicatorFalsePositive,
     };
-    let subject = hub.subject(who, found.subject);
+    let subject = hub.subject(found.subject);
     let mut tx = hub.store.begin_log().await?;
     if !tx
         .add_report(id, who.member_id, kind, reference.as_deref(), who.at)
@@ -292,8 +293,9 @@ pub async fn dispute(
         return Err(IndicatorError::NotAPersonalNumber);
     }
     rules::check_reference("case_reference", Some(case_reference))?;
+    let tokens = hub.pseudonymiser.lookup_tokens(subject);
     let token = hub.pseudonymiser.token(subject);
-    let live = hub.store.live_indicators_on(&token.bytes, who.at).await?;
+    let live = hub.store.live_indicators_on(&tokens, who.at).await?;
     let ids: Vec<&str> = live
         .iter()
         .filter(|i| i.status(who.at, hub.policy) == IndicatorStatus::Active && !i.disputed())
@@ -305,7 +307,7 @@ pub async fn dispute(
         let summary = events::indicator_summary(i);
         events::emit(
             &mut tx,
-            &token,
+            &tokens,
             EventType::IndicatorDisputed,
             who.at,
             &summary,
@@ -315,7 +317,7 @@ pub async fn dispute(
     let entry = who.entry(
         Action::IndicatorDispute,
         None,
-        hub.subject(who, token),
+        hub.subject(token),
         Outcome::Disputed,
     );
     audit::append(&mut tx, &[entry]).await?;
@@ -334,7 +336,7 @@ pub async fn uphold(
     if !found.disputed() || found.status(who.at, hub.policy) != IndicatorStatus::Active {
         return Err(IndicatorError::NotDisputed);
     }
-    let subject = hub.subject(who, found.subject);
+    let subject = hub.subject(found.subject);
     let mut tx = hub.store.begin_log().await?;
     if !tx.uphold_indicator(who.member_id, id, who.at).await? {
         return Err(IndicatorError::NotDisputed);
@@ -350,13 +352,12 @@ pub async fn uphold(
 
 /// Stores reports an operator imported for a member (each made with [`prepare`]), all in
 /// one transaction with one `indicator.publish` entry each (actor `operator:<user>`, the
-/// member, the subject's token and the member's view of it, and one request id shared by
-/// the whole import): every report and its entry, or none.
+/// member, the subject's token (in the subject index), a fresh reference in the leaf, and
+/// one request id shared by the whole import): every report and its entry, or none.
 ///
 /// The caller checks that the member exists and is active; the reports must be its own.
 pub async fn import(
     store: &Store,
-    pseudonymiser: &Pseudonymiser,
     operator: &str,
     request_id: &str,
     reports: &[Indicator],
@@ -373,11 +374,7 @@ pub async fn import(
             );
             e.subject_token = Some(i.subject.bytes.to_vec());
             e.key_version = Some(i.subject.version);
-            e.subject_view = Some(
-                pseudonymiser
-                    .member_view(i.member_id, &i.subject.bytes)
-                    .to_vec(),
-            );
+            e.subject_view = Some(crate::audit::entry::subject_reference());
             e.outcome = Outcome::Created;
             e.request_id = request_id.to_string();
             e

@@ -103,7 +103,7 @@ impl From<EntryRecord> for StoredEntry {
     }
 }
 
-const COLUMNS: usize = 14;
+const COLUMNS: usize = 15;
 /// Keeps each multi-row INSERT well under SQLite's and PostgreSQL's bind limits.
 const ROWS_PER_STATEMENT: usize = 500;
 pub(super) const ENTRY_COLUMNS: &str = "a.leaf_index, a.at, a.member_id, a.key_id, a.action, a.purpose, \
@@ -203,7 +203,8 @@ impl Store {
         cutoff: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "UPDATE audit_log SET subject_token = NULL, key_version = NULL, purpose = NULL, \
+            "UPDATE audit_log SET subject_token = NULL, subject_token_version = NULL, \
+             key_version = NULL, purpose = NULL, \
              key_id = NULL, request_id = NULL, subject_view = NULL, correlation_id = NULL, \
              redacted = 1 WHERE at < $1 AND redacted = 0",
         )
@@ -237,8 +238,8 @@ impl LogTx {
                 .join(", ");
             let sql = format!(
                 "INSERT INTO audit_log (leaf_index, at, member_id, key_id, action, purpose, subject_token, \
-                 key_version, outcome, request_id, entry_version, actor, subject_view, correlation_id) \
-                 VALUES {values}"
+                 key_version, outcome, request_id, entry_version, actor, subject_view, correlation_id, \
+                 subject_token_version) VALUES {values}"
             );
             let mut q = sqlx::query(&sql);
             for (i, e) in chunk.iter().enumerate() {
@@ -260,7 +261,9 @@ impl LogTx {
                         operator => Some(operator.label()),
                     })
                     .bind(e.subject_view.as_deref())
-                    .bind(e.correlation_id.as_deref());
+                    .bind(e.correlation_id.as_deref())
+                    // The subject index starts at the version the leaf records.
+                    .bind(e.subject_token.as_ref().and(e.key_version));
             }
             q.execute(&mut *self.tx).await?;
         }

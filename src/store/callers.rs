@@ -205,7 +205,24 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    pub async fn insert_agent(&self, a: &Agent, subject: &Token) -> Result<(), StoreError> {
+    /// Enrols an agent: `subject` holds the person's tokens at each key version in use,
+    /// the first being the one written; an enrolment at any of them is a conflict.
+    pub async fn insert_agent(&self, a: &Agent, subject: &[Token]) -> Result<(), StoreError> {
+        let Some(written) = subject.first() else {
+            return Err(StoreError::corrupt("an agent without a token"));
+        };
+        let sql = format!(
+            "SELECT id FROM agents WHERE member_id = $1 AND subject_token IN ({})",
+            super::numbered(2, subject.len())
+        );
+        let mut q = sqlx::query_as::<_, (String,)>(&sql).bind(a.member_id);
+        for t in subject {
+            q = q.bind(t.bytes.to_vec());
+        }
+        if q.fetch_optional(self.pool()).await?.is_some() {
+            return Err(StoreError::Conflict("this person is already enrolled"));
+        }
+        let subject = written;
         let done = sqlx::query(
             "INSERT INTO agents (id, member_id, subject_token, key_version, display_name, expires_at, \
              disabled_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -249,14 +266,18 @@ impl Store {
         Ok(row.into())
     }
 
-    /// Every enrolment of the person `subject`, at any member.
-    pub async fn agents_of(&self, subject: &Token) -> Result<Vec<Agent>, StoreError> {
-        let rows: Vec<AgentRecord> = sqlx::query_as(&format!(
-            "SELECT {AGENT_COLUMNS} FROM agents WHERE subject_token = $1 ORDER BY created_at, id"
-        ))
-        .bind(subject.bytes.as_slice())
-        .fetch_all(self.pool())
-        .await?;
+    /// Every enrolment of the person (their tokens at each key version in use), at any
+    /// member.
+    pub async fn agents_of(&self, subject: &[Token]) -> Result<Vec<Agent>, StoreError> {
+        let sql = format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE subject_token IN ({}) ORDER BY created_at, id",
+            super::numbered(1, subject.len())
+        );
+        let mut q = sqlx::query_as::<_, AgentRecord>(&sql);
+        for t in subject {
+            q = q.bind(t.bytes.to_vec());
+        }
+        let rows = q.fetch_all(self.pool()).await?;
         Ok(rows.into_iter().map(Agent::from).collect())
     }
 

@@ -103,14 +103,21 @@ struct DeliveryRecord {
 }
 
 impl LogTx {
-    /// The members watching `token`, with their own reference for it.
-    pub async fn watchers(&mut self, token: &[u8]) -> Result<Vec<(i64, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT member_id, reference FROM watchlist WHERE subject_token = $1 ORDER BY member_id",
-        )
-        .bind(token)
-        .fetch_all(&mut *self.tx)
-        .await?)
+    /// The members watching the subject (its tokens at each key version in use), with
+    /// their own reference for it.
+    pub async fn watchers(&mut self, subject: &[Token]) -> Result<Vec<(i64, String)>, StoreError> {
+        let sql = format!(
+            "SELECT member_id, reference FROM watchlist WHERE subject_token IN ({}) \
+             ORDER BY member_id",
+            super::numbered(1, subject.len())
+        );
+        let mut q = sqlx::query_as(&sql);
+        for t in subject {
+            q = q.bind(t.bytes.to_vec());
+        }
+        let mut found: Vec<(i64, String)> = q.fetch_all(&mut *self.tx).await?;
+        found.dedup_by_key(|(member, _)| *member);
+        Ok(found)
     }
 
     /// Appends an event to the member's feed with the next number. Appends run under the
@@ -197,19 +204,27 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Adds (or re-references) a watched identifier.
+    /// Adds (or re-references) a watched identifier: `subject` holds its tokens at each
+    /// key version in use, the first being the one written.
     pub async fn watch(
         &self,
         member_id: i64,
         w: &Watched,
-        token: &Token,
+        subject: &[Token],
     ) -> Result<(), StoreError> {
+        let Some(token) = subject.first() else {
+            return Err(StoreError::corrupt("a watch without a token"));
+        };
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM watchlist WHERE member_id = $1 AND subject_token = $2")
-            .bind(member_id)
-            .bind(token.bytes.as_slice())
-            .execute(&mut *tx)
-            .await?;
+        let sql = format!(
+            "DELETE FROM watchlist WHERE member_id = $1 AND subject_token IN ({})",
+            super::numbered(2, subject.len())
+        );
+        let mut q = sqlx::query(&sql).bind(member_id);
+        for t in subject {
+            q = q.bind(t.bytes.to_vec());
+        }
+        q.execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO watchlist (member_id, subject_token, key_version, kind, reference, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -227,13 +242,17 @@ impl Store {
     }
 
     /// Stops watching; `false` when the identifier was not watched.
-    pub async fn unwatch(&self, member_id: i64, token: &Token) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM watchlist WHERE member_id = $1 AND subject_token = $2")
-            .bind(member_id)
-            .bind(token.bytes.as_slice())
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() == 1)
+    pub async fn unwatch(&self, member_id: i64, subject: &[Token]) -> Result<bool, StoreError> {
+        let sql = format!(
+            "DELETE FROM watchlist WHERE member_id = $1 AND subject_token IN ({})",
+            super::numbered(2, subject.len())
+        );
+        let mut q = sqlx::query(&sql).bind(member_id);
+        for t in subject {
+            q = q.bind(t.bytes.to_vec());
+        }
+        let done = q.execute(self.pool()).await?;
+        Ok(done.rows_affected() >= 1)
     }
 
     /// The member's watched identifiers with `reference`.

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::numbered;
 use super::{LogTx, Store, StoreError, is_unique_violation, rows_for_tokens};
 use crate::clock::{from_millis, to_millis};
 use crate::flags::rules::{Flag, FlagKind};
@@ -60,6 +61,8 @@ pub struct Idempotency<'a> {
     pub fingerprint: &'a [u8],
     /// Records created at or before this time are past their TTL and forgotten.
     pub forgotten_at_or_before: DateTime<Utc>,
+    /// The key version both hashes are at.
+    pub key_version: i64,
 }
 
 /// What an earlier request with the same Idempotency-Key stored.
@@ -82,10 +85,11 @@ struct NamedFlagRecord {
 }
 
 impl Store {
-    /// Every stored flag on `subject`, newest first, with the placing member's name.
+    /// Every stored flag on the subject (its tokens at each key version in use), newest
+    /// first, with the placing member's name.
     pub async fn subject_flags(
         &self,
-        subject: &Token,
+        subject: &[Token],
     ) -> Result<Vec<(Flag, Option<String>)>, StoreError> {
         let columns = FLAG_COLUMNS
             .split(", ")
@@ -95,12 +99,14 @@ impl Store {
         let sql = format!(
             "SELECT {columns}, m.display_name AS member_name FROM flags f \
              LEFT JOIN members m ON m.id = f.member_id \
-             WHERE f.subject_token = $1 ORDER BY f.created_at DESC, f.id"
+             WHERE f.subject_token IN ({}) ORDER BY f.created_at DESC, f.id",
+            numbered(1, subject.len())
         );
-        let records: Vec<NamedFlagRecord> = sqlx::query_as(&sql)
-            .bind(subject.bytes.as_slice())
-            .fetch_all(self.pool())
-            .await?;
+        let mut q = sqlx::query_as::<_, NamedFlagRecord>(&sql);
+        for t in subject {
+            q = q.bind(t.bytes.to_vec());
+        }
+        let records = q.fetch_all(self.pool()).await?;
         records
             .into_iter()
             .map(|r| Ok((Flag::try_from(r.flag)?, r.member_name)))
@@ -159,14 +165,15 @@ impl LogTx {
         .execute(&mut *self.tx)
         .await?;
         let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (member_id, key_hash, fingerprint, resource_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO idempotency_keys (member_id, key_hash, fingerprint, resource_id, created_at, \
+             key_version) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(member_id)
         .bind(idem.key_hash)
         .bind(idem.fingerprint)
         .bind(resource_id)
         .bind(to_millis(now))
+        .bind(idem.key_version)
         .execute(&mut *self.tx)
         .await;
         match inserted {
@@ -174,6 +181,29 @@ impl LogTx {
             Err(e) if is_unique_violation(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The member's record under `key_hash` if it is still within its TTL: during a key
+    /// switch, a retry's key may still be stored at the version being left.
+    pub async fn live_idempotency_record(
+        &mut self,
+        member_id: i64,
+        key_hash: &[u8],
+        forgotten_at_or_before: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let found: Option<(Vec<u8>, String)> = sqlx::query_as(
+            "SELECT fingerprint, resource_id FROM idempotency_keys \
+             WHERE member_id = $1 AND key_hash = $2 AND created_at > $3",
+        )
+        .bind(member_id)
+        .bind(key_hash)
+        .bind(to_millis(forgotten_at_or_before))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(found.map(|(fingerprint, resource_id)| IdempotencyRecord {
+            fingerprint,
+            resource_id,
+        }))
     }
 
     pub async fn insert_flag(&mut self, flag: &Flag) -> Result<(), StoreError> {
@@ -213,11 +243,16 @@ impl LogTx {
 
     /// A flag on `subject` by its id, whoever placed it: what a person may see of the
     /// flags on their own personal number.
-    pub async fn subject_flag(&mut self, subject: &Token, id: &str) -> Result<Flag, StoreError> {
-        let sql = format!("SELECT {FLAG_COLUMNS} FROM flags WHERE id = $1 AND subject_token = $2");
-        let record: FlagRecord = sqlx::query_as(&sql)
-            .bind(id)
-            .bind(subject.bytes.as_slice())
+    pub async fn subject_flag(&mut self, subject: &[Token], id: &str) -> Result<Flag, StoreError> {
+        let sql = format!(
+            "SELECT {FLAG_COLUMNS} FROM flags WHERE id = $1 AND subject_token IN ({})",
+            numbered(2, subject.len())
+        );
+        let mut q = sqlx::query_as::<_, FlagRecord>(&sql).bind(id);
+        for t in subject {
+            q = q.bind(t.bytes.to_vec());
+        }
+        let record: FlagRecord = q
             .fetch_optional(&mut *self.tx)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -227,40 +262,44 @@ impl LogTx {
     /// Moves the expiry of a person's own active flag; `false` when it is not active.
     pub async fn renew_own_flag(
         &mut self,
-        subject: &Token,
+        subject: &[Token],
         id: &str,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE flags SET expires_at = $1 WHERE id = $2 AND subject_token = $3 \
-             AND member_id IS NULL AND lifted_at IS NULL AND expires_at > $4",
-        )
-        .bind(to_millis(expires_at))
-        .bind(id)
-        .bind(subject.bytes.as_slice())
-        .bind(to_millis(now))
-        .execute(&mut *self.tx)
-        .await?;
+        let sql = format!(
+            "UPDATE flags SET expires_at = $1 WHERE id = $2 AND expires_at > $3 \
+             AND member_id IS NULL AND lifted_at IS NULL AND subject_token IN ({})",
+            numbered(4, subject.len())
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(to_millis(expires_at))
+            .bind(id)
+            .bind(to_millis(now));
+        for t in subject {
+            q = q.bind(t.bytes.to_vec());
+        }
+        let done = q.execute(&mut *self.tx).await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Marks a person's own flag lifted at `now`; `false` when it already was.
     pub async fn lift_own_flag(
         &mut self,
-        subject: &Token,
+        subject: &[Token],
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE flags SET lifted_at = $1 WHERE id = $2 AND subject_token = $3 \
-             AND member_id IS NULL AND lifted_at IS NULL",
-        )
-        .bind(to_millis(now))
-        .bind(id)
-        .bind(subject.bytes.as_slice())
-        .execute(&mut *self.tx)
-        .await?;
+        let sql = format!(
+            "UPDATE flags SET lifted_at = $1 WHERE id = $2 \
+             AND member_id IS NULL AND lifted_at IS NULL AND subject_token IN ({})",
+            numbered(3, subject.len())
+        );
+        let mut q = sqlx::query(&sql).bind(to_millis(now)).bind(id);
+        for t in subject {
+            q = q.bind(t.bytes.to_vec());
+        }
+        let done = q.execute(&mut *self.tx).await?;
         Ok(done.rows_affected() == 1)
     }
 

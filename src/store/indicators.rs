@@ -134,21 +134,23 @@ impl Store {
         indicators_of(records)
     }
 
-    /// Not-revoked, not-expired indicators on any of the tokens (any publisher).
+    /// Not-revoked, not-expired indicators on the subject (its tokens at each key
+    /// version in use), any publisher.
     pub async fn live_indicators_on(
         &self,
-        token: &[u8],
+        subject: &[Token],
         now: DateTime<Utc>,
     ) -> Result<Vec<Indicator>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM {FROM} WHERE i.subject_token = $1 AND i.valid_until > $2 \
-             AND i.revoked_at IS NULL ORDER BY i.id"
+            "SELECT {COLUMNS} FROM {FROM} WHERE i.valid_until > $1 AND i.revoked_at IS NULL \
+             AND i.subject_token IN ({}) ORDER BY i.id",
+            super::numbered(2, subject.len())
         );
-        let records = sqlx::query_as(&sql)
-            .bind(token)
-            .bind(to_millis(now))
-            .fetch_all(self.pool())
-            .await?;
+        let mut q = sqlx::query_as(&sql).bind(to_millis(now));
+        for t in subject {
+            q = q.bind(t.bytes.to_vec());
+        }
+        let records = q.fetch_all(self.pool()).await?;
         indicators_of(records)
     }
 }

@@ -18,6 +18,7 @@ mod members;
 mod person;
 mod retention;
 mod revocation;
+mod rotation;
 mod sessions;
 mod tlog;
 
@@ -27,6 +28,7 @@ pub use flags::{Idempotency, IdempotencyRecord};
 pub use indicators::ReportKind;
 pub use members::{ApiKeyRow, AuthRow, MemberRow};
 pub use revocation::AuthChanges;
+pub use rotation::{Batch, Cursor, TABLES, TokenTable};
 pub use sessions::SessionRow;
 pub use tlog::CheckpointRow;
 
@@ -208,6 +210,15 @@ pub(crate) fn placeholders(backend: Backend, first: usize, n: usize) -> String {
             .collect::<Vec<_>>()
             .join(", "),
     }
+}
+
+/// `$first, …` for the few tokens of one subject (its token at each key version in use):
+/// numbered on both engines, so it mixes with a statement's other `$n` parameters.
+pub(crate) fn numbered(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How many tokens go into one IN-list.

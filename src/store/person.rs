@@ -18,22 +18,26 @@ impl Store {
     /// index; redacted entries no longer carry the token and drop out.
     pub async fn subject_entries(
         &self,
-        subject: &Token,
+        subject: &[Token],
         before: i64,
         limit: i64,
     ) -> Result<Vec<(StoredEntry, Option<String>)>, StoreError> {
         let sql = format!(
             "SELECT {ENTRY_COLUMNS}, m.display_name AS member_name FROM {ENTRY_FROM} \
              LEFT JOIN members m ON m.id = a.member_id \
-             WHERE a.subject_token = $1 AND a.leaf_index < $2 \
-             ORDER BY a.leaf_index DESC LIMIT $3"
+             WHERE a.leaf_index < $1 AND a.subject_token IN ({}) \
+             ORDER BY a.leaf_index DESC LIMIT $2",
+            super::numbered(3, subject.len())
         );
-        let rows: Vec<NamedEntryRecord> = sqlx::query_as(&sql)
-            .bind(subject.bytes.as_slice())
+        // `$2` (the limit) is bound before the tokens `$3…`: placeholders bind in number
+        // order on both engines.
+        let mut q = sqlx::query_as::<_, NamedEntryRecord>(&sql)
             .bind(before)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
+            .bind(limit);
+        for t in subject {
+            q = q.bind(t.bytes.to_vec());
+        }
+        let rows = q.fetch_all(self.pool()).await?;
         Ok(rows
             .into_iter()
             .map(|r| (StoredEntry::from(r.entry), r.member_name))

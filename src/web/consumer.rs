@@ -24,7 +24,7 @@ use crate::clock::{from_millis, to_millis};
 use crate::consumers;
 use crate::flags::own;
 use crate::flags::{FlagError, FlagStatus, rules};
-use crate::identifiers::{IdentifierKind, normalise};
+use crate::identifiers::{IdentifierKind, Normalised, normalise};
 use crate::pseudonym::Token;
 
 /// Pages and reads that are not limited per address.
@@ -324,16 +324,16 @@ async fn notice(state: &AppState, session: &Session, n: &Notice) -> Result<(), W
     Ok(())
 }
 
-/// The person BankID identified, as a token: the personal number goes no further.
-fn person_token(state: &AppState, done: &CompletionData) -> Result<Token, WebError> {
+/// The person BankID identified, only ever turned into tokens: the personal number goes
+/// no further.
+fn person_id(state: &AppState, done: &CompletionData) -> Result<Normalised, WebError> {
     let today = state.clock.now().date_naive();
-    let normalised = normalise(
+    normalise(
         IdentifierKind::SePersonalNumber,
         done.user.personal_number.as_str(),
         today,
     )
-    .map_err(|_| WebError::BankId(Rfa::Rfa22))?;
-    Ok(state.pseudonymiser.token(&normalised))
+    .map_err(|_| WebError::BankId(Rfa::Rfa22))
 }
 
 async fn complete(
@@ -343,7 +343,10 @@ async fn complete(
     order: &PendingOrder,
     done: &CompletionData,
 ) -> Result<Progress, WebError> {
-    let token = person_token(state, done)?;
+    let id = person_id(state, done)?;
+    // Sessions look the person's rows up by this token, so it stays at the current
+    // version during a key switch (see `Pseudonymiser::settled_token`).
+    let token = state.pseudonymiser.settled_token(&id);
     let now = state.clock.now();
     if order.intent == Intent::Login {
         let fresh = state
@@ -357,7 +360,12 @@ async fn complete(
         });
     }
     if order.intent == Intent::AgentLogin {
-        let Ok(agent) = crate::callers::agents::console_login(&state.store, &token, now).await
+        let Ok(agent) = crate::callers::agents::console_login(
+            &state.store,
+            &state.pseudonymiser.lookup_tokens(&id),
+            now,
+        )
+        .await
         else {
             notice(state, session, &Notice::AgentRefused).await?;
             return Ok(Progress::Failed);
@@ -372,13 +380,17 @@ async fn complete(
             cookie: Some(fresh.cookie()),
         });
     }
-    if session.person() != Some(token) {
+    if !session
+        .person()
+        .is_some_and(|p| state.pseudonymiser.is_token_of(&p, &id))
+    {
         notice(state, session, &Notice::SignedByOther).await?;
         return Ok(Progress::Failed);
     }
+    let (subject, previous) = state.pseudonymiser.lookup_pair(&id);
     let who = PersonRequester {
-        subject: token,
-        view: state.pseudonymiser.person_view(&token.bytes),
+        subject,
+        previous,
         order_ref: order.order_ref.clone(),
         request_id: ctx.request_id.clone(),
         at: now,
@@ -585,7 +597,7 @@ async fn my_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response, We
     let (session, person) = ctx.person()?;
     let now = state.clock.now();
     let t = ctx.lang.texts();
-    let flags = own::on_person(&state.store, &person)
+    let flags = own::on_person(&state.store, &state.pseudonymiser.consult(&person))
         .await
         .map_err(|e| WebError::Internal(Box::new(e)))?;
     let (active, past): (Vec<_>, Vec<_>) = flags
@@ -683,7 +695,7 @@ async fn own_active_flag(
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<crate::flags::Flag, WebError> {
-    let flags = own::on_person(&state.store, person)
+    let flags = own::on_person(&state.store, &state.pseudonymiser.consult(person))
         .await
         .map_err(|e| WebError::Internal(Box::new(e)))?;
     let found = flags
@@ -752,9 +764,14 @@ async fn lookups_page(
 ) -> Result<Response, WebError> {
     let (_, person) = ctx.person()?;
     let t = ctx.lang.texts();
-    let rows = consumers::lookups(&state.store, &person, q.before, consumers::PAGE)
-        .await
-        .map_err(|e| WebError::Internal(Box::new(e)))?;
+    let rows = consumers::lookups(
+        &state.store,
+        &state.pseudonymiser.consult(&person),
+        q.before,
+        consumers::PAGE,
+    )
+    .await
+    .map_err(|e| WebError::Internal(Box::new(e)))?;
     let older = (rows.len() == usize::try_from(consumers::PAGE).unwrap_or(25))
         .then(|| {
             rows.last()
@@ -788,7 +805,7 @@ async fn export(State(state): State<AppState>, ctx: Ctx) -> Result<Response, Web
     let file = consumers::export(
         &state.store,
         &state.audit_log,
-        &person,
+        &state.pseudonymiser.consult(&person),
         session.row.display_name.as_deref(),
         state.clock.now(),
     )

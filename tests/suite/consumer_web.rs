@@ -178,7 +178,7 @@ async fn a_person_renews_and_lifts_their_own_flag_and_is_told_whom_to_ask_about_
     // A member's flag cannot be lifted through the pages, even by a hand-made post.
     let flags = hub
         .store
-        .subject_flags(&fraudhub_token(&hub))
+        .subject_flags(&[fraudhub_token(&hub)])
         .await
         .unwrap();
     let members_id = flags

@@ -42,6 +42,7 @@ mod https;
 mod identifier_properties;
 mod indicator_import;
 mod indicators;
+mod key_rotation;
 mod log_output;
 mod member_mtls;
 mod metrics;

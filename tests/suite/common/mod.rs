@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use fraudhub::clock::ManualClock;
 use fraudhub::config::Config;
-use fraudhub::pseudonym::MasterKey;
+use fraudhub::pseudonym::{Keyring, MasterKey};
 use fraudhub::store::{Backend, Store};
 use fraudhub::tlog::NoteSigner;
 use fraudhub::{Hub, members};
@@ -143,16 +143,26 @@ impl TestHub {
     }
 
     pub async fn start_on(db: TestDb, tune: impl FnOnce(&mut Config)) -> TestHub {
-        Self::start_full(db, tune, false).await
+        Self::start_full(db, tune, false, None).await
+    }
+
+    /// A hub on `db` whose master keyring is `ring` instead of the single test key.
+    pub async fn start_with_keyring(db: TestDb, ring: &Keyring) -> TestHub {
+        Self::start_full(db, |_| {}, false, Some(ring)).await
     }
 
     /// A hub with BankID: the built-in simulator over mutual TLS, sharing the hub's
     /// manual clock, as `serve` runs it in simulator mode.
     pub async fn start_web(tune: impl FnOnce(&mut Config)) -> TestHub {
-        Self::start_full(TestDb::new().await, tune, true).await
+        Self::start_full(TestDb::new().await, tune, true, None).await
     }
 
-    async fn start_full(db: TestDb, tune: impl FnOnce(&mut Config), bankid: bool) -> TestHub {
+    async fn start_full(
+        db: TestDb,
+        tune: impl FnOnce(&mut Config),
+        bankid: bool,
+        ring: Option<&Keyring>,
+    ) -> TestHub {
         // Key checks hit the database every time unless a test opts into the cache,
         // so revocation scenarios see their effect immediately.
         let mut config = Config {
@@ -174,10 +184,13 @@ impl TestHub {
         .expect("connect");
         store.migrate().await.expect("migrate");
         let clock = ManualClock::new(start_time());
-        let mut hub = Hub::with_store(
+        let ring = ring
+            .cloned()
+            .unwrap_or_else(|| Keyring::single(MasterKey::from_bytes([42; 32]), 1));
+        let mut hub = Hub::with_keyring(
             &config,
             store.clone(),
-            &MasterKey::from_bytes([42; 32]),
+            &ring,
             test_signer(),
             Arc::new(clock.clone()),
         );
