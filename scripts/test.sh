@@ -25,7 +25,11 @@ ensure_postgres() {
 
 drop_stale_test_databases() {
     psql "$PG_ADMIN_URL" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'fh\_t\_%'" |
-        while read -r db; do psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null; done
+        while read -r db; do
+            # A database still in use belongs to a run going on beside this one: keep it.
+            psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 ||
+                echo "kept $db: in use"
+        done
 }
 
 ensure_browser() {
