@@ -272,7 +272,7 @@ async fn attempt(
     event: &Event,
 ) -> Result<bool, StoreError> {
     let body = serde_json::to_vec(&EventBody::from(event)).unwrap_or_default();
-    let result = send(hook, event, &body, settings, policy).await;
+    let result = send(hook, event, &body, settings, policy, clock.now()).await;
     let now = clock.now();
     hook.attempts += 1;
     let delivery = Delivery {
@@ -343,6 +343,7 @@ async fn send(
     body: &[u8],
     settings: &WebhookSettings,
     policy: &UrlPolicy,
+    now: DateTime<Utc>,
 ) -> Result<u16, String> {
     let (url, addrs) = ssrf::check(&hook.url, policy)
         .await
@@ -361,8 +362,9 @@ async fn send(
     let mut signatures: Vec<String> = sign(hook.secret.expose_secret(), &event.id, timestamp, body)
         .into_iter()
         .collect();
+    // The overlap was set on the hub's clock, so it ends on the hub's clock too.
     if let (Some(previous), Some(until)) = (&hook.previous_secret, hook.previous_until)
-        && chrono::Utc::now() < until
+        && now < until
     {
         signatures.extend(sign(previous.expose_secret(), &event.id, timestamp, body));
     }
