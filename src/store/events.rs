@@ -216,15 +216,10 @@ impl Store {
             return Err(StoreError::corrupt("a watch without a token"));
         };
         let mut tx = self.pool().begin().await?;
-        let sql = format!(
-            "DELETE FROM watchlist WHERE member_id = $1 AND subject_token IN ({})",
-            super::numbered(2, subject.len())
-        );
-        let mut q = sqlx::query(&sql).bind(member_id);
-        for t in subject {
-            q = q.bind(t.bytes.to_vec());
-        }
-        q.execute(&mut *tx).await?;
+        let sql = unwatch_sql(subject.len());
+        unwatch_query(&sql, member_id, subject)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO watchlist (member_id, subject_token, key_version, kind, reference, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -243,15 +238,10 @@ impl Store {
 
     /// Stops watching; `false` when the identifier was not watched.
     pub async fn unwatch(&self, member_id: i64, subject: &[Token]) -> Result<bool, StoreError> {
-        let sql = format!(
-            "DELETE FROM watchlist WHERE member_id = $1 AND subject_token IN ({})",
-            super::numbered(2, subject.len())
-        );
-        let mut q = sqlx::query(&sql).bind(member_id);
-        for t in subject {
-            q = q.bind(t.bytes.to_vec());
-        }
-        let done = q.execute(self.pool()).await?;
+        let sql = unwatch_sql(subject.len());
+        let done = unwatch_query(&sql, member_id, subject)
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected() >= 1)
     }
 
@@ -491,4 +481,24 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Deletes a member's watch of an identifier at any of its token versions.
+fn unwatch_sql(versions: usize) -> String {
+    format!(
+        "DELETE FROM watchlist WHERE member_id = $1 AND subject_token IN ({})",
+        super::numbered(2, versions)
+    )
+}
+
+fn unwatch_query<'q>(
+    sql: &'q str,
+    member_id: i64,
+    subject: &[Token],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut q = sqlx::query(sql).bind(member_id);
+    for t in subject {
+        q = q.bind(t.bytes.to_vec());
+    }
+    q
 }

@@ -35,11 +35,9 @@ const RAW: [&str; 6] = [
 /// on: the hub shares this test's runtime thread and must be able to finish a write
 /// transaction it has open, or the CLI would wait on SQLite's lock and fail.
 async fn fraudhub(db: &TestDb, dir: &Path, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_fraudhub"))
-        .args(args)
-        .env("FRAUDHUB_DATABASE_URL", &db.url)
-        .env("FRAUDHUB_DATA_DIR", dir)
-        .env("FRAUDHUB_MASTER_KEY", "2a".repeat(32))
+    let mut command = cli_command(db, dir, args);
+    command.env("FRAUDHUB_MASTER_KEY", "2a".repeat(32));
+    tokio::process::Command::from(command)
         .env("USER", "olle")
         .env_remove("SUDO_USER")
         .output()

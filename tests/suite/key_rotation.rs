@@ -13,7 +13,7 @@ use fraudhub::identifiers::{IdentifierKind, normalise};
 use fraudhub::pseudonym::{Keyring, MasterKey, Pseudonymiser};
 use serde_json::{Value, json};
 
-use crate::common::{TestDb, TestHub, flag_body, match_body, pn, start_time};
+use crate::common::{TestDb, TestHub, cli_command, flag_body, match_body, pn, start_time};
 
 const SCOPES: &str = "flags:write,matches:read,indicators:write,watchlist:write,events:read,agents:manage,audit:read";
 
@@ -41,11 +41,9 @@ fn people(n: u32) -> Vec<String> {
 /// `fraudhub` with the two-key ring, as an operator on the hub's machine runs it.
 /// Awaited: the hub shares this test's runtime thread.
 async fn fraudhub(db: &TestDb, dir: &std::path::Path, key: &str, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_fraudhub"))
-        .args(args)
-        .env("FRAUDHUB_DATABASE_URL", &db.url)
-        .env("FRAUDHUB_DATA_DIR", dir)
-        .env("FRAUDHUB_MASTER_KEY", key)
+    let mut command = cli_command(db, dir, args);
+    command.env("FRAUDHUB_MASTER_KEY", key);
+    tokio::process::Command::from(command)
         .env("FRAUDHUB_AUDIT_SIGNING_KEY", hex::encode([7u8; 32]))
         .env("USER", "olle")
         .env_remove("SUDO_USER")

@@ -445,7 +445,11 @@ pub fn cli(db: &TestDb, data_dir: &std::path::Path, args: &[&str]) -> std::proce
 }
 
 /// The operator's CLI on `db`, without the master key in its environment.
-fn cli_command(db: &TestDb, data_dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+pub fn cli_command(
+    db: &TestDb,
+    data_dir: &std::path::Path,
+    args: &[&str],
+) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fraudhub"));
     command
         .args(args)
