@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::api::{AppState, RateLimits, Settings, router};
+use crate::api::{AppState, HubState, RateLimits, Settings, router};
 use crate::audit::AuditSink;
 use crate::audit::log::AuditLog;
 use crate::clock::Clock;
@@ -108,7 +108,7 @@ impl Hub {
             pseudonymiser.clone(),
             auth_changes.clone(),
         ));
-        let state = AppState {
+        let state = AppState::new(HubState {
             audit_log: AuditLog::new(store.clone(), signer, config.audit_origin.clone()),
             store,
             audit,
@@ -160,7 +160,7 @@ impl Hub {
                 config.web.clone(),
                 config.trusted_proxies.clone(),
             )),
-        };
+        });
         Hub {
             state,
             audit_writer,
@@ -207,7 +207,7 @@ impl Hub {
     /// device page under `/bankid-sim`, nothing in external mode. No handler
     /// uses BankID yet.
     pub fn set_bankid(&mut self, bankid: Arc<crate::bankid::BankId>) {
-        self.state.bankid = Some(bankid);
+        self.state.make_mut().bankid = Some(bankid);
     }
 }
 

@@ -502,7 +502,7 @@ async fn readiness_fails_when_the_audit_writer_has_ended() -> TestResult {
     let (sink, writer) = AuditSink::start(store, 16);
     writer.abort();
     assert!(writer.await.is_err(), "writer aborted");
-    state.audit = sink;
+    state.make_mut().audit = sink;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let limits = ConnLimits {

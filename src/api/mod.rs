@@ -83,8 +83,33 @@ impl Settings {
     }
 }
 
+/// What every handler reads, behind one `Arc`: axum clones the state for each handler
+/// call and extractor, and a dozen reference counts per request showed up in profiles.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<HubState>);
+
+impl AppState {
+    pub fn new(state: HubState) -> Self {
+        Self(Arc::new(state))
+    }
+
+    /// Changes before serving (`Hub::set_bankid`, a test swapping a part); copies the
+    /// state if it is shared.
+    pub fn make_mut(&mut self) -> &mut HubState {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = HubState;
+
+    fn deref(&self) -> &HubState {
+        &self.0
+    }
+}
+
+#[derive(Clone)]
+pub struct HubState {
     pub store: Store,
     pub audit: AuditSink,
     pub audit_log: AuditLog,
