@@ -139,13 +139,13 @@ pub struct LogTx {
 impl Store {
     pub async fn begin_log(&self) -> Result<LogTx, StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE tlog_state SET size = size WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
-        let (size, frontier): (i64, Vec<u8>) =
-            sqlx::query_as("SELECT size, frontier FROM tlog_state WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
+        // The no-op update takes the lock and reads the head in one statement: each
+        // statement is a round trip to the database (or to sqlx's SQLite thread).
+        let (size, frontier): (i64, Vec<u8>) = sqlx::query_as(
+            "UPDATE tlog_state SET size = size WHERE id = 1 RETURNING size, frontier",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let size = u64::try_from(size).map_err(|_| StoreError::corrupt("negative tree size"))?;
         Ok(LogTx {
             tx,

@@ -118,9 +118,12 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout)
-            // Pooled connections die with a database restart; the ping before handing
-            // one out drops them and reconnects, so the hub recovers by itself.
-            .test_before_acquire(true)
+            // PostgreSQL connections die with a database restart; the ping before handing
+            // one out drops them and reconnects, so the hub recovers by itself. A SQLite
+            // connection is a file handle that cannot go away like that, and the ping cost
+            // every audit commit one more hand-off to sqlx's worker thread
+            // (docs/benchmarks.md, "Issue 14").
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
