@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark: single-identifier POST /v1/matches next to GET /healthz, measured the same way
-# in the same run, on SQLite and on PostgreSQL. Prints a markdown table.
+# in the same run, on SQLite and on PostgreSQL; latency at fixed offered rates (oha, open
+# loop, corrected for coordinated omission); identifiers/s for 1, 10 and 100 identifiers per
+# request; and CrowdSec's LAPI decision lookup measured the same way in the same run.
+# Prints markdown tables. The audit log and flag table at scale: scripts/bench-scale.sh.
 #
 #   flock /tmp/cargo-build.lock bash scripts/bench.sh      # on a shared build machine
 #   bash scripts/bench.sh                                  # otherwise
@@ -8,16 +11,20 @@
 # Environment:
 #   BENCH_DURATION        wrk duration per run (default 15s)
 #   BENCH_CONNECTIONS     wrk connections (default 64)
-#   BENCH_THREADS         wrk threads (default 2)
+#   BENCH_THREADS         wrk threads (default 1: wrk shares the hub's two cores)
 #   BENCH_BACKENDS        "sqlite postgres" (default both)
 #   BENCH_PG_ADMIN_URL    PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/test);
 #                         a fresh database is created there and dropped afterwards.
 #   BENCH_BIN             hub binary to benchmark (default: target/release/fraudhub, built first
 #                         with cargo build --release); when set, nothing is built.
-#   BENCH_BATCHES         extra runs with this many identifiers per match request, e.g. "10 100"
-#                         (default none); printed as identifiers/s in a second table
-#   BENCH_HUB_LOG         value of FRAUDHUB_LOG for the hub (default warn: request logging off);
-#                         set it empty to leave FRAUDHUB_LOG unset (the hub's default, info).
+#   BENCH_BATCHES         extra runs with this many identifiers per match request (default
+#                         "10 100"); printed as identifiers/s next to the 1-identifier run
+#   BENCH_RATES           fixed offered rates for oha -q RATE --latency-correction (default
+#                         "5000 10000"); empty skips them
+#   BENCH_CROWDSEC        1 (default) also measures CrowdSec's LAPI decision lookup
+#                         (scripts/bench/crowdsec.sh installs and starts it); 0 skips it
+#   BENCH_HUB_LOG         value of FRAUDHUB_LOG for the hub; default unset, i.e. the hub's
+#                         default logging (info: one access-log line per request)
 #
 # This script does not take the build lock itself: it calls cargo directly.
 # Its own settings avoid the FRAUDHUB_ prefix on purpose: the hub reads every FRAUDHUB_*
@@ -27,7 +34,7 @@ cd "$(dirname "$0")/.."
 
 DURATION="${BENCH_DURATION:-15s}"
 CONNS="${BENCH_CONNECTIONS:-64}"
-THREADS="${BENCH_THREADS:-2}"
+THREADS="${BENCH_THREADS:-1}"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
 PG_ADMIN_URL="${BENCH_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
 LUA="scripts/bench/match.lua"
@@ -49,6 +56,12 @@ install_if_missing() { # command package
 
 install_if_missing wrk wrk
 install_if_missing curl curl
+install_if_missing python3 python3
+RATES="${BENCH_RATES-5000 10000}"
+if [ -n "$RATES" ] && ! command -v oha >/dev/null; then
+    log "installing oha (cargo install oha)"
+    cargo install --quiet --locked oha
+fi
 case " $BACKENDS " in *" sqlite "*) install_if_missing sqlite3 sqlite3 ;; esac
 case " $BACKENDS " in *" postgres "*) install_if_missing psql postgresql-client ;; esac
 
@@ -60,8 +73,8 @@ fi
 
 WORK="$(mktemp -d -t fraudhub-bench.XXXXXX)"
 
-# Request logging off (warn and above) unless BENCH_HUB_LOG says otherwise.
-HUB_LOG="${BENCH_HUB_LOG-warn}"
+# The hub's default logging unless BENCH_HUB_LOG says otherwise.
+HUB_LOG="${BENCH_HUB_LOG-}"
 if [ -n "$HUB_LOG" ]; then
     LOG_NOTE="FRAUDHUB_LOG=$HUB_LOG"
 else
@@ -77,6 +90,7 @@ cleanup() {
     if [ -n "$PG_DB" ]; then
         psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 || true
     fi
+    if [ -n "${CROWDSEC_PID:-}" ]; then crowdsec_stop || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -154,6 +168,33 @@ audit_matches() { # count of match audit entries
 ROWS=()
 CHECKS=()
 BATCH_ROWS=()
+RATE_ROWS=()
+
+match_body() { echo "{\"purpose\":\"account_opening\",\"identifiers\":[{\"kind\":\"se_personal_number\",\"value\":\"$PN\"}]}"; }
+
+# run_oha NAME RATE ARGS... : oha for DURATION at a fixed offered RATE per second, open loop,
+# latency measured from when each request was due (--latency-correction), so a stall
+# counts against every request it delayed. Sets O_RPS O_P50 O_P99 O_P999 O_MAX O_NON200.
+run_oha() {
+    local name="$1" rate="$2"
+    shift 2
+    local out="$WORK/$name.json"
+    oha -z "$DURATION" -c "$CONNS" -q "$rate" --latency-correction --no-tui --output-format json "$@" >"$out"
+    read -r O_RPS O_P50 O_P99 O_P999 O_MAX O_NON200 < <(python3 - "$out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+s, p = d["summary"], d["latencyPercentiles"]
+codes = d.get("statusCodeDistribution", {})
+# Requests still in flight when the duration ends are cut off by oha ("aborted due to
+# deadline"); they are not failures of the server.
+errors = {e: n for e, n in d.get("errorDistribution", {}).items() if "deadline" not in e}
+non200 = sum(n for c, n in codes.items() if c != "200") + sum(errors.values())
+ms = lambda v: "%.2f" % (v * 1000)
+print("%.0f" % s["requestsPerSec"], ms(p["p50"]), ms(p["p99"]), ms(p["p99.9"]), ms(s["slowest"]), non200)
+PY
+    )
+    log "$name: offered $rate/s, answered $O_RPS/s, p50 $O_P50 ms, p99 $O_P99 ms, p99.9 $O_P999 ms, max $O_MAX ms, $O_NON200 not 200"
+}
 
 bench_backend() {
     BACKEND="$1"
@@ -218,11 +259,20 @@ bench_backend() {
     ROWS+=("| $BACKEND | GET /healthz | $h_rps | $h_p50 | $h_p99 | $NON2XX | $ERRORS | $HUB_CPU% | $PG_CPU% | $MACHINE_BUSY% | |")
 
     local batch
-    for batch in ${BENCH_BATCHES:-}; do
+    for batch in ${BENCH_BATCHES-10 100}; do
         sleep 1
         log "$BACKEND: POST /v1/matches ($batch identifiers)"
         BENCH_KEY="$key" BENCH_BATCH="$batch" run_wrk "$BACKEND-batch-$batch" -s scripts/bench/match_batch.lua "$base/v1/matches"
         BATCH_ROWS+=("| $BACKEND | $batch | $RPS | $(awk -v r="$RPS" -v b="$batch" 'BEGIN {printf "%.0f", r * b}') | $P50 | $P99 | $NON2XX | $HUB_CPU% | $PG_CPU% |")
+    done
+
+    local rate
+    for rate in $RATES; do
+        sleep 1
+        log "$BACKEND: POST /v1/matches at a fixed $rate/s"
+        run_oha "$BACKEND-rate-$rate" "$rate" -m POST -H "Authorization: Bearer $key" \
+            -H 'Content-Type: application/json' -d "$(match_body)" "$base/v1/matches"
+        RATE_ROWS+=("| $BACKEND | POST /v1/matches | $rate | $O_RPS | $O_P50 | $O_P99 | $O_P999 | $O_MAX | $O_NON200 |")
     done
 
     sleep 1
@@ -245,6 +295,7 @@ bench_backend() {
     local ratio
     ratio=$(awk -v m="$RPS" -v h="$h_rps" 'BEGIN {printf "%.1f%%", m / h * 100}')
     ROWS+=("| $BACKEND | POST /v1/matches | $RPS | $P50 | $P99 | $NON2XX | $ERRORS | $HUB_CPU% | $PG_CPU% | $MACHINE_BUSY% | $ratio |")
+    BATCH_ROWS+=("| $BACKEND | 1 | $RPS | $(awk -v r="$RPS" 'BEGIN {printf "%.0f", r}') | $P50 | $P99 | $NON2XX | $HUB_CPU% | $PG_CPU% |")
     local verdict
     if [ "$diff" -eq 0 ]; then
         verdict="equal"
@@ -268,16 +319,49 @@ bench_backend() {
 
 for b in $BACKENDS; do bench_backend "$b"; done
 
+# CrowdSec's LAPI answering a bouncer's decision lookup for one banned address: the nearest
+# open-source service that answers "is this identifier known bad?" over HTTP. No audit, no
+# durability per lookup; measured with the same wrk and oha settings, in the same run.
+if [ "${BENCH_CROWDSEC:-1}" = 1 ]; then
+    # shellcheck source=scripts/bench/crowdsec.sh
+    source scripts/bench/crowdsec.sh
+    if crowdsec_start "$WORK/crowdsec"; then
+        HUB_PID="$CROWDSEC_PID" # run_wrk samples the CPU of $HUB_PID
+        BACKEND=crowdsec
+        log "crowdsec $CROWDSEC_VERSION: GET /v1/decisions?ip=…"
+        run_wrk crowdsec-decisions -H "X-Api-Key: $CROWDSEC_KEY" -H "User-Agent: $CROWDSEC_USER_AGENT" "$CROWDSEC_URL"
+        ROWS+=("| CrowdSec $CROWDSEC_VERSION LAPI | GET /v1/decisions?ip= (no audit) | $RPS | $P50 | $P99 | $NON2XX | $ERRORS | $HUB_CPU% | | $MACHINE_BUSY% | |")
+        for rate in $RATES; do
+            sleep 1
+            run_oha "crowdsec-rate-$rate" "$rate" -H "X-Api-Key: $CROWDSEC_KEY" -H "User-Agent: $CROWDSEC_USER_AGENT" "$CROWDSEC_URL"
+            RATE_ROWS+=("| CrowdSec LAPI | GET /v1/decisions?ip= | $rate | $O_RPS | $O_P50 | $O_P99 | $O_P999 | $O_MAX | $O_NON200 |")
+        done
+        HUB_PID=""
+        crowdsec_stop || true
+        CROWDSEC_PID=""
+    else
+        log "CrowdSec's LAPI did not start; its rows are missing"
+    fi
+fi
+
 echo
 echo "$BIN ($("$BIN" --version 2>/dev/null || echo unknown version)); wrk -t$THREADS -c$CONNS -d$DURATION --latency; hub and wrk on the same $(nproc)-core machine; $LOG_NOTE; latencies in ms"
 echo
-echo "| backend | endpoint | requests/s | p50 ms | p99 ms | non-2xx | socket errors | hub CPU | postgres CPU | machine busy | matches/healthz |"
+echo "| backend | endpoint | requests/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU | postgres CPU | machine busy | matches/healthz |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "| backend | successful match requests (wrk) | match audit entries | check |"
 echo "|---|---:|---:|---|"
 printf '%s\n' "${CHECKS[@]}"
+if [ "${#RATE_ROWS[@]}" -gt 0 ]; then
+    echo
+    echo "oha -z $DURATION -c $CONNS -q RATE --latency-correction (open loop; latencies in ms from each request's due time)"
+    echo
+    echo "| server | endpoint | offered/s | answered/s | p50 | p99 | p99.9 | max | not 200 |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${RATE_ROWS[@]}"
+fi
 if [ "${#BATCH_ROWS[@]}" -gt 0 ]; then
     echo
     echo "| backend | identifiers per request | requests/s | identifiers/s | p50 ms | p99 ms | non-2xx | hub CPU | postgres CPU |"
