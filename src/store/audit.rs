@@ -139,13 +139,20 @@ pub struct LogTx {
 impl Store {
     pub async fn begin_log(&self) -> Result<LogTx, StoreError> {
         let mut tx = self.pool().begin().await?;
-        // The no-op update takes the lock and reads the head in one statement: each
-        // statement is a round trip to the database (or to sqlx's SQLite thread).
-        let (size, frontier): (i64, Vec<u8>) = sqlx::query_as(
-            "UPDATE tlog_state SET size = size WHERE id = 1 RETURNING size, frontier",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        // One statement takes the lock and reads the head: each statement is a round trip
+        // to the database (or to sqlx's SQLite thread). SQLite's write lock comes with a
+        // write, here a no-op one. PostgreSQL's FOR UPDATE locks the row without writing a
+        // new version of it, so a commit leaves one dead version of the head, not two
+        // (measured: docs/benchmarks.md, "Issue 14").
+        let sql = match self.backend() {
+            super::Backend::Sqlite => {
+                "UPDATE tlog_state SET size = size WHERE id = 1 RETURNING size, frontier"
+            }
+            super::Backend::Postgres => {
+                "SELECT size, frontier FROM tlog_state WHERE id = 1 FOR UPDATE"
+            }
+        };
+        let (size, frontier): (i64, Vec<u8>) = sqlx::query_as(sql).fetch_one(&mut *tx).await?;
         let size = u64::try_from(size).map_err(|_| StoreError::corrupt("negative tree size"))?;
         Ok(LogTx {
             tx,
