@@ -14,7 +14,7 @@ struct NamedEntryRecord {
 
 impl Store {
     /// Entries about `subject` with a leaf index below `before`, newest (last appended) first, each with
-    /// the display name of the member it belongs to. Served by the `(subject_token, at)`
+    /// the display name of the member it belongs to. Served by the `(subject_token, leaf_index)`
     /// index; redacted entries no longer carry the token and drop out.
     pub async fn subject_entries(
         &self,
