@@ -19,8 +19,9 @@ end
 math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 
 request = function()
+    -- Serial 000 is never issued, and the hub refuses it (422).
     local y = math.random(1940, 2005)
-    local body = string.format("%02d%02d%02d%03d", y % 100, math.random(1, 12), math.random(1, 28), math.random(0, 999))
+    local body = string.format("%02d%02d%02d%03d", y % 100, math.random(1, 12), math.random(1, 28), math.random(1, 999))
     local pn = string.format("%d%s-%s%d", math.floor(y / 100), body:sub(1, 6), body:sub(7, 9), check_digit(body))
     return wrk.format("POST", "/v1/matches", {
         ["Content-Type"] = "application/json",
