@@ -87,7 +87,7 @@ disk_bytes() {
 
 sql() {
     case "$BACKEND" in
-    sqlite) sqlite3 -cmd "PRAGMA busy_timeout=5000" "$DATA_DIR/fraudhub.db" "$1" ;;
+    sqlite) sqlite3 -cmd ".timeout 5000" "$DATA_DIR/fraudhub.db" "$1" ;;
     postgres) psql "$DB_URL" -qAtc "$1" ;;
     esac
 }
