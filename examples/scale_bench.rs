@@ -57,9 +57,13 @@ fn parse_args() -> Result<Args> {
     })
 }
 
-/// The subject of person `p` of the population: what a keyed token looks like, random bytes.
+/// The subject of person `p` of the population: 32 bytes, `p` in hexadecimal twice, so that
+/// `scripts/bench/load-log.sh` makes the same ones in SQL. People are drawn at random, so
+/// the subject index receives them in random order, as it does keyed tokens.
 fn subject(p: u64) -> [u8; 32] {
-    *blake3::hash(&p.to_le_bytes()).as_bytes()
+    let mut token = [0u8; 32];
+    token.copy_from_slice(format!("{p:016x}{p:016x}").as_bytes());
+    token
 }
 
 fn population(size: u64) -> u64 {

@@ -21,6 +21,16 @@
 #   BENCH_BACKENDS        "sqlite postgres" (default both)
 #   BENCH_DURATION        wrk duration per HTTP run (default 10s)
 #   BENCH_PG_ADMIN_URL    as in scripts/bench.sh
+#   BENCH_SCALE_LOAD      how the log reaches each size: "grow" (default) appends through the
+#                         hub's own path (examples/scale_bench.rs) and reports the append rate
+#                         over the last tenth; "sql" bulk-loads synthetic entries with
+#                         scripts/bench/load-log.sh (random hashes: for sizes such as 100 M,
+#                         which "grow" takes hours to reach) and then measures the append
+#                         rate by appending BENCH_APPEND_PROBE entries (default 200000)
+#                         through the hub's path, on the empty log too
+#   BENCH_LOCK            a lock file (say /tmp/cargo-build.lock) held with flock during each
+#                         measurement but not during loads, so that builds taking the same lock
+#                         wait for measurements and run during loads
 #   BENCH_BIN             hub binary (default: built with cargo build --release, together
 #                         with the scale_bench example)
 #   BENCH_DIR             where the SQLite database goes (default: a temporary directory
@@ -32,6 +42,13 @@ SIZES="${BENCH_SCALE_SIZES:-1000000 10000000}"
 FLAGS="${BENCH_FLAGS:-20000000}"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
 DURATION="${BENCH_DURATION:-10s}"
+LOAD="${BENCH_SCALE_LOAD:-grow}"
+PROBE="${BENCH_APPEND_PROBE:-200000}"
+case "$LOAD" in grow | sql) ;; *)
+    echo "error: BENCH_SCALE_LOAD must be grow or sql" >&2
+    exit 2
+    ;;
+esac
 PG_ADMIN_URL="${BENCH_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
 TARGET="${CARGO_TARGET_DIR:-target}"
 BIN="${BENCH_BIN:-}"
@@ -125,6 +142,29 @@ matches() {
     log "$BACKEND $1: $RPS matches/s, p50 $P50 ms, p99 $P99 ms, $NON2XX non-2xx"
 }
 
+# The append rate through the hub's path on a log of `$1` entries: BENCH_APPEND_PROBE more
+# entries, then the "who checked me" timings; sets scale_bench's key=value pairs.
+probe() {
+    local line
+    measuring
+    line=$("$GROW" --database-url "$DB_URL" --grow-to $(($1 + PROBE)))
+    measured
+    log "$BACKEND: $line"
+    # shellcheck disable=SC2046
+    eval $(echo "$line" | tr ' ' '\n' | grep '=')
+}
+
+# Measurements run under BENCH_LOCK, when it is set.
+measuring() {
+    [ -z "${BENCH_LOCK:-}" ] && return 0
+    exec 9>"$BENCH_LOCK"
+    flock 9
+}
+measured() {
+    [ -z "${BENCH_LOCK:-}" ] && return 0
+    flock -u 9
+}
+
 LOG_ROWS=()
 FLAG_ROWS=()
 
@@ -151,34 +191,58 @@ bench_backend() {
     member=$(env "${ENV[@]}" "$BIN" member add --name scale --rate 100000000 --burst 100000000 | awk '/^member/ {print $2}')
     KEY=$(env "${ENV[@]}" "$BIN" key issue --member "$member" --scopes matches:read 2>/dev/null)
 
+    measuring
     start_hub
     matches "empty"
     local empty_rps="$RPS"
     stop_hub
+    measured
     local base
     base=$(sql "SELECT COUNT(*) FROM audit_log")
-    LOG_ROWS+=("| $BACKEND | $base (empty + the run's own) | – | – | – | – | $RPS | $P50 | $P99 | – |")
+    local size line bytes rate
+    if [ "$LOAD" = sql ]; then
+        probe "$base"
+        LOG_ROWS+=("| $BACKEND | $base (empty + the run's own) | $append_overall_per_s | $who_p50_ms | $who_p99_ms | $who_max_ms | $RPS | $P50 | $P99 | – |")
+    else
+        LOG_ROWS+=("| $BACKEND | $base (empty + the run's own) | – | – | – | – | $RPS | $P50 | $P99 | – |")
+    fi
 
-    local size line bytes
     for size in $SIZES; do
-        log "$BACKEND: growing the log to $size entries"
-        line=$("$GROW" --database-url "$DB_URL" --grow-to "$size")
-        log "$BACKEND: $line"
-        # shellcheck disable=SC2046
-        local $(echo "$line" | tr ' ' '\n' | grep '=')
+        if [ "$LOAD" = sql ]; then
+            log "$BACKEND: loading the log to $size entries by SQL"
+            case "$BACKEND" in
+            sqlite) bash scripts/bench/load-log.sh sqlite "$DATA_DIR/fraudhub.db" "$size" ;;
+            postgres) bash scripts/bench/load-log.sh postgres "$DB_URL" "$size" ;;
+            esac
+            probe "$size"
+            rate="$append_overall_per_s"
+        else
+            log "$BACKEND: growing the log to $size entries"
+            measuring
+            line=$("$GROW" --database-url "$DB_URL" --grow-to "$size")
+            measured
+            log "$BACKEND: $line"
+            # shellcheck disable=SC2046
+            local $(echo "$line" | tr ' ' '\n' | grep '=')
+            rate="$append_last_tenth_per_s"
+        fi
         bytes=$(disk_bytes)
+        measuring
         start_hub
         matches "at-$size"
         stop_hub
-        LOG_ROWS+=("| $BACKEND | $size | $append_last_tenth_per_s | $who_p50_ms | $who_p99_ms | $who_max_ms | $RPS ($(awk -v a="$RPS" -v b="$empty_rps" 'BEGIN {printf "%+.0f%%", (a / b - 1) * 100}')) | $P50 | $P99 | $(awk -v b="$bytes" -v n="$size" 'BEGIN {printf "%.0f", b / n}') |")
+        measured
+        LOG_ROWS+=("| $BACKEND | $size | $rate | $who_p50_ms | $who_p99_ms | $who_max_ms | $RPS ($(awk -v a="$RPS" -v b="$empty_rps" 'BEGIN {printf "%+.0f%%", (a / b - 1) * 100}')) | $P50 | $P99 | $(awk -v b="$bytes" -v n="$size" 'BEGIN {printf "%.0f", b / n}') |")
     done
 
     if [ "$FLAGS" -gt 0 ]; then
         local before_rps now expires
+        measuring
         start_hub
         matches "before-flags"
         before_rps="$RPS"
         stop_hub
+        measured
         log "$BACKEND: loading $FLAGS flags"
         now=$(($(date +%s) * 1000))
         expires=$((now + 365 * 86400000))
@@ -193,6 +257,7 @@ bench_backend() {
                  FROM generate_series(1, $FLAGS) AS i; ANALYZE flags;" ;;
         esac
         log "$BACKEND: $(sql "SELECT COUNT(*) FROM flags") flags"
+        measuring
         start_hub
         local rss_log="$WORK/$BACKEND-rss.txt"
         (while kill -0 "$HUB_PID" 2>/dev/null; do
@@ -205,6 +270,7 @@ bench_backend() {
         hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$HUB_PID/status")
         stop_hub
         wait "$sampler" 2>/dev/null || true
+        measured
         local peak_rss peak_anon
         peak_rss=$(awk '{for (i = 1; i < NF; i++) if ($i == "VmRSS:" && $(i + 1) > m) m = $(i + 1)} END {printf "%.0f", m / 1024}' "$rss_log")
         peak_anon=$(awk '{for (i = 1; i < NF; i++) if ($i == "RssAnon:" && $(i + 1) > m) m = $(i + 1)} END {printf "%.0f", m / 1024}' "$rss_log")
@@ -223,7 +289,12 @@ for b in $BACKENDS; do bench_backend "$b"; done
 echo
 echo "$BIN ($("$BIN" --version 2>/dev/null || echo unknown version)); wrk -t1 -c64 -d$DURATION, one random personal number per match; hub default logging; $(nproc) cores shared by hub, wrk and PostgreSQL"
 echo
-echo "| backend | log size (entries) | append entries/s (last tenth) | who checked me p50 ms | p99 ms | max ms | HTTP matches/s (vs empty) | match p50 ms | match p99 ms | disk bytes/entry |"
+if [ "$LOAD" = sql ]; then
+    APPEND_HEAD="append entries/s ($PROBE appended)"
+else
+    APPEND_HEAD="append entries/s (last tenth)"
+fi
+echo "| backend | log size (entries) | $APPEND_HEAD | who checked me p50 ms | p99 ms | max ms | HTTP matches/s (vs empty) | match p50 ms | match p99 ms | disk bytes/entry |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${LOG_ROWS[@]}"
 if [ "${#FLAG_ROWS[@]}" -gt 0 ]; then

@@ -30,7 +30,7 @@ use health::{EndedOnDrop, WriterHealth, WriterStall};
 use crate::flags::rules::{Flag, FlagStatus};
 use crate::indicators::rules::{Indicator, IndicatorPolicy, IndicatorStatus};
 use crate::pseudonym::Token;
-use crate::store::{LogHead, LogTx, Store, StoreError, TreeGrowth};
+use crate::store::{LockedRead, LogHead, LogTx, Store, StoreError, SubjectRead, TreeGrowth};
 use crate::tlog::{Blake3, Frontier, FrontierError};
 
 /// Cloned to every request of a failed group commit, so each keeps the cause.
@@ -262,7 +262,6 @@ async fn commit(
 }
 
 async fn commit_batch(store: &Store, batch: &mut [Pending]) -> Result<Vec<Found>, AuditError> {
-    let mut tx = store.begin_log().await?;
     let lookups = batch.iter().filter_map(|p| match &p.work {
         Work::Lookup(l) => Some(l),
         Work::Append(_) => None,
@@ -286,18 +285,26 @@ async fn commit_batch(store: &Store, batch: &mut [Pending]) -> Result<Vec<Found>
         list.sort_unstable();
         list.dedup();
     }
-    // One query of each kind for every request; each then keeps what was active at its
-    // own time.
-    let (flags, indicators) = match earliest {
-        Some(at) if !tokens.is_empty() => {
-            let flags = if flaggable.is_empty() {
-                Vec::new()
-            } else {
-                tx.active_flags(&flaggable, at).await?
+    // One read of each kind for every request, under the log lock; each request then
+    // keeps what was active at its own time.
+    let LockedRead {
+        mut tx,
+        flags,
+        indicators,
+    } = match earliest {
+        Some(at) => {
+            let read = SubjectRead {
+                flaggable: &flaggable,
+                tokens: &tokens,
+                at,
             };
-            (flags, tx.live_indicators(&tokens, at).await?)
+            store.begin_log_reading(read).await?
         }
-        _ => (Vec::new(), Vec::new()),
+        None => LockedRead {
+            tx: store.begin_log().await?,
+            flags: Vec::new(),
+            indicators: Vec::new(),
+        },
     };
     let mut entries = Vec::new();
     let mut answers = Vec::with_capacity(batch.len());

@@ -4,10 +4,12 @@
 //! It computes no hashes; [`LogTx`] is the transaction every append goes through, holding
 //! the head lock from its first statement.
 
-use super::{Store, StoreError, backend_of, placeholders};
+use super::{Backend, Store, StoreError, backend_of, placeholders};
 use crate::audit::entry::{Action, Actor, AuditEntry, Outcome, Purpose};
 use crate::clock::{from_millis, to_millis};
 use crate::tlog::NodeId;
+use sqlx::Row;
+use sqlx::any::AnyRow;
 
 /// An entry as stored, with its position, leaf hash (if any) and retention state.
 #[derive(Debug, Clone)]
@@ -136,6 +138,10 @@ pub struct LogTx {
     head: LogHead,
 }
 
+/// Takes SQLite's write lock (which comes with a write, here a no-op one) and reads the head.
+pub(super) const LOCK_HEAD_SQLITE: &str =
+    "UPDATE tlog_state SET size = size WHERE id = 1 RETURNING size, frontier";
+
 impl Store {
     pub async fn begin_log(&self) -> Result<LogTx, StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -145,19 +151,11 @@ impl Store {
         // new version of it, so a commit leaves one dead version of the head, not two
         // (measured: docs/benchmarks.md, "Issue 14").
         let sql = match self.backend() {
-            super::Backend::Sqlite => {
-                "UPDATE tlog_state SET size = size WHERE id = 1 RETURNING size, frontier"
-            }
-            super::Backend::Postgres => {
-                "SELECT size, frontier FROM tlog_state WHERE id = 1 FOR UPDATE"
-            }
+            Backend::Sqlite => LOCK_HEAD_SQLITE,
+            Backend::Postgres => "SELECT size, frontier FROM tlog_state WHERE id = 1 FOR UPDATE",
         };
-        let (size, frontier): (i64, Vec<u8>) = sqlx::query_as(sql).fetch_one(&mut *tx).await?;
-        let size = u64::try_from(size).map_err(|_| StoreError::corrupt("negative tree size"))?;
-        Ok(LogTx {
-            tx,
-            head: LogHead { size, frontier },
-        })
+        let head = sqlx::query(sql).fetch_all(&mut *tx).await?;
+        LogTx::locked(tx, head)
     }
 
     /// A page of the log in leaf order, optionally only one member's entries.
@@ -223,6 +221,23 @@ impl Store {
 }
 
 impl LogTx {
+    /// The transaction, with the head row its first statement locked and returned.
+    pub(super) fn locked(
+        tx: sqlx::Transaction<'static, sqlx::Any>,
+        head: Vec<AnyRow>,
+    ) -> Result<LogTx, StoreError> {
+        let row = head
+            .first()
+            .ok_or_else(|| StoreError::corrupt("the log head row is missing"))?;
+        let size: i64 = row.try_get("size")?;
+        let frontier: Vec<u8> = row.try_get("frontier")?;
+        let size = u64::try_from(size).map_err(|_| StoreError::corrupt("negative tree size"))?;
+        Ok(LogTx {
+            tx,
+            head: LogHead { size, frontier },
+        })
+    }
+
     /// The head as it stands in this transaction (after any earlier append in it).
     pub fn head(&self) -> &LogHead {
         &self.head
@@ -238,59 +253,70 @@ impl LogTx {
         let backend = backend_of(&self.tx);
         let start = self.head.size;
         let head = growth.head;
-        for (c, chunk) in entries.chunks(ROWS_PER_STATEMENT).enumerate() {
-            let values = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(backend, 1 + i * COLUMNS, COLUMNS)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO audit_log (leaf_index, at, member_id, key_id, action, purpose, subject_token, \
-                 key_version, outcome, request_id, entry_version, actor, subject_view, correlation_id, \
-                 subject_token_version) VALUES {values}"
-            );
-            let mut q = sqlx::query(&sql);
-            for (i, e) in chunk.iter().enumerate() {
-                let index = start + (c * ROWS_PER_STATEMENT + i) as u64;
-                q = q
-                    .bind(audit_index(index)?)
-                    .bind(to_millis(e.at))
-                    .bind(e.member_id)
-                    .bind(e.key_id.as_deref())
-                    .bind(e.action.as_str())
-                    .bind(e.purpose.map(Purpose::as_str))
-                    .bind(e.subject_token.as_deref())
-                    .bind(e.key_version)
-                    .bind(e.outcome.as_str())
-                    .bind(e.request_id.as_str())
-                    .bind(i64::from(e.entry_version))
-                    .bind(match &e.actor {
-                        Actor::Member => None,
-                        operator => Some(operator.label()),
-                    })
-                    .bind(e.subject_view.as_deref())
-                    .bind(e.correlation_id.as_deref())
-                    // The subject index starts at the version the leaf records.
-                    .bind(e.subject_token.as_ref().and(e.key_version));
-            }
-            q.execute(&mut *self.tx).await?;
+        // Each statement is a hand-off to sqlx's SQLite thread or a PostgreSQL round trip,
+        // made while every waiting request holds on the write lock: the last (for a group
+        // commit, the only) chunk of entries, of nodes and the head update travel as one.
+        let entries_split = last_chunk_start(entries.len());
+        let nodes_split = last_chunk_start(growth.nodes.len());
+        for (c, chunk) in entries[..entries_split]
+            .chunks(ROWS_PER_STATEMENT)
+            .enumerate()
+        {
+            let sql = insert_entries_sql(backend, 1, chunk.len());
+            let first = start + (c * ROWS_PER_STATEMENT) as u64;
+            bind_entries(sqlx::query(&sql), chunk, first)?
+                .execute(&mut *self.tx)
+                .await?;
         }
-        for chunk in growth.nodes.chunks(ROWS_PER_STATEMENT) {
-            let values = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(backend, 1 + i * 3, 3)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!("INSERT INTO tlog_nodes (level, idx, hash) VALUES {values}");
-            let mut q = sqlx::query(&sql);
-            for (id, hash) in chunk {
-                q = q
-                    .bind(i64::from(id.level))
-                    .bind(audit_index(id.index)?)
-                    .bind(hash.as_slice());
-            }
-            q.execute(&mut *self.tx).await?;
+        for chunk in growth.nodes[..nodes_split].chunks(ROWS_PER_STATEMENT) {
+            let sql = insert_nodes_sql(backend, 1, chunk.len());
+            bind_nodes(sqlx::query(&sql), chunk)?
+                .execute(&mut *self.tx)
+                .await?;
         }
-        sqlx::query("UPDATE tlog_state SET size = $1, frontier = $2 WHERE id = 1")
-            .bind(audit_index(head.size)?)
+        let (entries, nodes) = (&entries[entries_split..], &growth.nodes[nodes_split..]);
+        let mut writes = Vec::new();
+        let mut next = 1;
+        if !entries.is_empty() {
+            writes.push(insert_entries_sql(backend, next, entries.len()));
+            next += entries.len() * COLUMNS;
+        }
+        if !nodes.is_empty() {
+            writes.push(insert_nodes_sql(backend, next, nodes.len()));
+            next += nodes.len() * 3;
+        }
+        let update = format!(
+            "UPDATE tlog_state SET size = {}, frontier = {} WHERE id = 1",
+            placeholders(backend, next, 1),
+            placeholders(backend, next + 1, 1)
+        );
+        let sql = match backend {
+            // sqlx runs a string of SQLite statements in one call, binding parameters in order.
+            Backend::Sqlite => {
+                writes.push(update);
+                writes.join("; ")
+            }
+            // PostgreSQL takes one statement per call; data-modifying WITH clauses each run
+            // once, whether or not the main statement reads them.
+            Backend::Postgres if writes.is_empty() => update,
+            Backend::Postgres => {
+                let with = writes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| format!("w{i} AS ({w})"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("WITH {with} {update}")
+            }
+        };
+        let mut q = sqlx::query(&sql);
+        if !entries.is_empty() {
+            q = bind_entries(q, entries, start + entries_split as u64)?;
+        }
+        if !nodes.is_empty() {
+            q = bind_nodes(q, nodes)?;
+        }
+        q.bind(audit_index(head.size)?)
             .bind(head.frontier.as_slice())
             .execute(&mut *self.tx)
             .await?;
@@ -302,6 +328,80 @@ impl LogTx {
         self.tx.commit().await?;
         Ok(())
     }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Where the last chunk of `len` rows starts: rows before it are written on their own.
+fn last_chunk_start(len: usize) -> usize {
+    len.saturating_sub(1) / ROWS_PER_STATEMENT * ROWS_PER_STATEMENT
+}
+
+fn values_rows(backend: Backend, first: usize, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|i| format!("({})", placeholders(backend, first + i * columns, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn insert_entries_sql(backend: Backend, first: usize, rows: usize) -> String {
+    format!(
+        "INSERT INTO audit_log (leaf_index, at, member_id, key_id, action, purpose, subject_token, \
+         key_version, outcome, request_id, entry_version, actor, subject_view, correlation_id, \
+         subject_token_version) VALUES {}",
+        values_rows(backend, first, rows, COLUMNS)
+    )
+}
+
+fn insert_nodes_sql(backend: Backend, first: usize, rows: usize) -> String {
+    format!(
+        "INSERT INTO tlog_nodes (level, idx, hash) VALUES {}",
+        values_rows(backend, first, rows, 3)
+    )
+}
+
+/// Binds `rows` in [`insert_entries_sql`]'s order, the first at leaf `first_index`.
+fn bind_entries<'q>(
+    mut q: AnyQuery<'q>,
+    rows: &'q [AuditEntry],
+    first_index: u64,
+) -> Result<AnyQuery<'q>, StoreError> {
+    for (i, e) in rows.iter().enumerate() {
+        q = q
+            .bind(audit_index(first_index + i as u64)?)
+            .bind(to_millis(e.at))
+            .bind(e.member_id)
+            .bind(e.key_id.as_deref())
+            .bind(e.action.as_str())
+            .bind(e.purpose.map(Purpose::as_str))
+            .bind(e.subject_token.as_deref())
+            .bind(e.key_version)
+            .bind(e.outcome.as_str())
+            .bind(e.request_id.as_str())
+            .bind(i64::from(e.entry_version))
+            .bind(match &e.actor {
+                Actor::Member => None,
+                operator => Some(operator.label()),
+            })
+            .bind(e.subject_view.as_deref())
+            .bind(e.correlation_id.as_deref())
+            // The subject index starts at the version the leaf records.
+            .bind(e.subject_token.as_ref().and(e.key_version));
+    }
+    Ok(q)
+}
+
+fn bind_nodes<'q>(
+    mut q: AnyQuery<'q>,
+    nodes: &'q [(NodeId, [u8; 32])],
+) -> Result<AnyQuery<'q>, StoreError> {
+    for (id, hash) in nodes {
+        q = q
+            .bind(i64::from(id.level))
+            .bind(audit_index(id.index)?)
+            .bind(hash.as_slice());
+    }
+    Ok(q)
 }
 
 pub fn audit_index(v: u64) -> Result<i64, StoreError> {

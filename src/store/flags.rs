@@ -2,6 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
+use sqlx::FromRow;
+use sqlx::any::AnyRow;
+
 use super::numbered;
 use super::{LogTx, Store, StoreError, is_unique_violation, rows_for_tokens};
 use crate::clock::{from_millis, to_millis};
@@ -53,6 +56,13 @@ fn flags_of(records: Vec<FlagRecord>) -> Result<Vec<Flag>, StoreError> {
     records.into_iter().map(Flag::try_from).collect()
 }
 
+/// Flags read by [`active_flags_sql`].
+pub(super) fn decode_flags(rows: Vec<AnyRow>) -> Result<Vec<Flag>, StoreError> {
+    rows.iter()
+        .map(|r| Flag::try_from(FlagRecord::from_row(r)?))
+        .collect()
+}
+
 /// An Idempotency-Key as the store sees it: a keyed hash, never the key itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Idempotency<'a> {
@@ -75,6 +85,15 @@ pub struct IdempotencyRecord {
 
 const FLAG_COLUMNS: &str = "id, member_id, subject_token, key_version, kind, consent_reference, \
      police_report_reference, created_at, expires_at, lifted_at";
+
+/// The active flags on any of `{tokens}` at `{now}` (a [`super::rows_for_tokens`]
+/// template): the SQL form of [`Flag::is_active`].
+pub(super) fn active_flags_sql() -> String {
+    format!(
+        "SELECT {FLAG_COLUMNS} FROM flags WHERE expires_at > {{now}} AND lifted_at IS NULL \
+         AND subject_token IN ({{tokens}}) ORDER BY created_at, id"
+    )
+}
 
 /// A flag with the display name of the member that placed it (none for the person's own).
 #[derive(sqlx::FromRow)]
@@ -329,12 +348,8 @@ impl LogTx {
         tokens: &[&[u8]],
         now: DateTime<Utc>,
     ) -> Result<Vec<Flag>, StoreError> {
-        let sql = format!(
-            "SELECT {FLAG_COLUMNS} FROM flags WHERE expires_at > {{now}} AND lifted_at IS NULL \
-             AND subject_token IN ({{tokens}}) ORDER BY created_at, id"
-        );
         let records: Vec<FlagRecord> =
-            rows_for_tokens(&mut self.tx, &sql, to_millis(now), tokens).await?;
+            rows_for_tokens(&mut self.tx, &active_flags_sql(), to_millis(now), tokens).await?;
         flags_of(records)
     }
 }

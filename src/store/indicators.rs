@@ -2,6 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
+use sqlx::FromRow;
+use sqlx::any::AnyRow;
+
 use super::{LogTx, Store, StoreError, is_unique_violation, rows_for_tokens};
 use crate::clock::{from_millis, to_millis};
 use crate::indicators::rules::Indicator;
@@ -79,6 +82,23 @@ const COLUMNS: &str = "i.id, i.member_id, i.identifier_kind, i.subject_token, i.
      i.disputed_at, i.dispute_upheld_at, \
      CASE WHEN i.disclose_member <> 0 THEN m.display_name END AS disclosed_as";
 const FROM: &str = "indicators i JOIN members m ON m.id = i.member_id";
+
+/// Not-revoked, not-expired indicators on any of `{tokens}` at `{now}` (a
+/// [`super::rows_for_tokens`] template): the SQL part of `Indicator::status`; the dispute
+/// deadline is applied by the caller.
+pub(super) fn live_indicators_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE i.valid_until > {{now}} AND i.revoked_at IS NULL \
+         AND i.subject_token IN ({{tokens}}) ORDER BY i.created_at, i.id"
+    )
+}
+
+/// Indicators read by [`live_indicators_sql`].
+pub(super) fn decode_indicators(rows: Vec<AnyRow>) -> Result<Vec<Indicator>, StoreError> {
+    rows.iter()
+        .map(|r| Indicator::try_from(IndicatorRecord::from_row(r)?))
+        .collect()
+}
 
 /// Sighting (a confirmation) or false-positive report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,12 +300,8 @@ impl LogTx {
         tokens: &[&[u8]],
         now: DateTime<Utc>,
     ) -> Result<Vec<Indicator>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM {FROM} WHERE i.valid_until > {{now}} AND i.revoked_at IS NULL \
-             AND i.subject_token IN ({{tokens}}) ORDER BY i.created_at, i.id"
-        );
         let records: Vec<IndicatorRecord> =
-            rows_for_tokens(&mut self.tx, &sql, to_millis(now), tokens).await?;
+            rows_for_tokens(&mut self.tx, &live_indicators_sql(), to_millis(now), tokens).await?;
         indicators_of(records)
     }
 }

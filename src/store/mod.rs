@@ -14,6 +14,7 @@ mod callers;
 mod events;
 mod flags;
 mod indicators;
+mod lookup;
 mod members;
 mod person;
 mod retention;
@@ -26,6 +27,7 @@ pub use audit::{LogHead, LogTx, StoredEntry, TreeGrowth, Undecodable, audit_inde
 pub use backup::{BackupContents, inspect_sqlite_backup, sqlite_file};
 pub use flags::{Idempotency, IdempotencyRecord};
 pub use indicators::ReportKind;
+pub use lookup::{LockedRead, SubjectRead};
 pub use members::{ApiKeyRow, AuthRow, MemberRow};
 pub use revocation::AuthChanges;
 pub use rotation::{Batch, Cursor, TABLES, TokenTable};
@@ -241,7 +243,7 @@ pub(crate) fn numbered(first: usize, n: usize) -> String {
 }
 
 /// How many tokens go into one IN-list.
-const TOKENS_PER_QUERY: usize = 500;
+pub(super) const TOKENS_PER_QUERY: usize = 500;
 
 /// Rows of `template` for any of `tokens`, in IN-lists of bounded length: `{now}` in the
 /// template is bound to `now` and `{tokens}` to one chunk of tokens. One placeholder style
