@@ -253,11 +253,19 @@ impl LogTx {
         let backend = backend_of(&self.tx);
         let start = self.head.size;
         let head = growth.head;
-        // Each statement is a hand-off to sqlx's SQLite thread or a PostgreSQL round trip,
-        // made while every waiting request holds on the write lock: the last (for a group
-        // commit, the only) chunk of entries, of nodes and the head update travel as one.
-        let entries_split = last_chunk_start(entries.len());
-        let nodes_split = last_chunk_start(growth.nodes.len());
+        // Each call is a hand-off to sqlx's SQLite thread, made while every waiting request
+        // holds on the write lock: on SQLite the last (for a group commit, the only) chunk
+        // of entries, of nodes and the head update go as one call. PostgreSQL takes one
+        // statement per call; folding the three into one with data-modifying WITH clauses
+        // gained nothing there and cost 10-identifier batches a third of their rate
+        // (docs/benchmarks.md, "Issue 14", step 6), so there they stay apart.
+        let (entries_split, nodes_split) = match backend {
+            Backend::Sqlite => (
+                last_chunk_start(entries.len()),
+                last_chunk_start(growth.nodes.len()),
+            ),
+            Backend::Postgres => (entries.len(), growth.nodes.len()),
+        };
         for (c, chunk) in entries[..entries_split]
             .chunks(ROWS_PER_STATEMENT)
             .enumerate()
@@ -290,25 +298,9 @@ impl LogTx {
             placeholders(backend, next, 1),
             placeholders(backend, next + 1, 1)
         );
-        let sql = match backend {
-            // sqlx runs a string of SQLite statements in one call, binding parameters in order.
-            Backend::Sqlite => {
-                writes.push(update);
-                writes.join("; ")
-            }
-            // PostgreSQL takes one statement per call; data-modifying WITH clauses each run
-            // once, whether or not the main statement reads them.
-            Backend::Postgres if writes.is_empty() => update,
-            Backend::Postgres => {
-                let with = writes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, w)| format!("w{i} AS ({w})"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                format!("WITH {with} {update}")
-            }
-        };
+        // sqlx runs a string of SQLite statements in one call, binding `?` in order.
+        writes.push(update);
+        let sql = writes.join("; ");
         let mut q = sqlx::query(&sql);
         if !entries.is_empty() {
             q = bind_entries(q, entries, start + entries_split as u64)?;
