@@ -298,7 +298,8 @@ impl LogTx {
             placeholders(backend, next, 1),
             placeholders(backend, next + 1, 1)
         );
-        // sqlx runs a string of SQLite statements in one call, binding `?` in order.
+        // On SQLite sqlx runs the string of statements in one call, binding `?` in order;
+        // on PostgreSQL only the update is left here.
         writes.push(update);
         let sql = writes.join("; ");
         let mut q = sqlx::query(&sql);
