@@ -12,6 +12,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -116,10 +117,14 @@ async fn kill_9_mid_load_loses_no_acknowledged_flag_lift_or_match_audit() -> Tes
     let pns = Arc::new(personal_numbers(40));
     let acked = Arc::new(Mutex::new(Acked::default()));
     let liftable = Arc::new(Mutex::new(Vec::<String>::new()));
+    // The lifting task ends on its next request after the kill; with nothing left to lift it
+    // sends none, so it is told the hub is gone.
+    let killed = Arc::new(AtomicBool::new(false));
     let mut load = Vec::new();
     for task in 0..6usize {
         let (http, base, key) = (http.clone(), base.clone(), key.clone());
         let (pns, acked, liftable) = (pns.clone(), acked.clone(), liftable.clone());
+        let killed = killed.clone();
         // Each task sends until the hub dies under it; an error is the kill arriving.
         load.push(tokio::spawn(async move {
             for i in 0usize.. {
@@ -146,6 +151,9 @@ async fn kill_9_mid_load_loses_no_acknowledged_flag_lift_or_match_audit() -> Tes
                     2 => {
                         let next = liftable.lock().unwrap().pop();
                         let Some(id) = next else {
+                            if killed.load(Ordering::Acquire) {
+                                return;
+                            }
                             tokio::time::sleep(Duration::from_millis(2)).await;
                             continue;
                         };
@@ -182,8 +190,12 @@ async fn kill_9_mid_load_loses_no_acknowledged_flag_lift_or_match_audit() -> Tes
     // SIGKILL: no drain, no flush, no final checkpoint.
     child.kill()?;
     child.wait()?;
+    killed.store(true, Ordering::Release);
     for task in load {
-        task.await?;
+        // Every task's next request fails; a task still running is a bug in this test.
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("every load task ends after the kill")?;
     }
 
     let acked = std::mem::take(&mut *acked.lock().unwrap());
