@@ -182,29 +182,8 @@ pub async fn append(tx: &mut LogTx, entries: &[AuditEntry]) -> Result<u64, Audit
     if entries.is_empty() {
         return Ok(tx.head().size);
     }
-    let growth = grow(tx.head(), entries)?;
-    tx.append(entries, growth).await?;
-    Ok(tx.head().size)
-}
-
-/// [`append`], then commits `tx` (in one call with the writes where the store can);
-/// returns the log's new size.
-pub async fn append_and_commit(tx: LogTx, entries: &[AuditEntry]) -> Result<u64, AuditError> {
-    if entries.is_empty() {
-        let size = tx.head().size;
-        tx.commit().await?;
-        return Ok(size);
-    }
-    let growth = grow(tx.head(), entries)?;
-    let size = growth.head.size;
-    tx.append_and_commit(entries, growth).await?;
-    Ok(size)
-}
-
-/// The tree nodes `entries` complete on top of `head`, and the head after them.
-fn grow(head: &LogHead, entries: &[AuditEntry]) -> Result<TreeGrowth, AuditError> {
-    let mut frontier = Frontier::<Blake3>::from_bytes(&head.frontier)?;
-    let start = head.size;
+    let mut frontier = Frontier::<Blake3>::from_bytes(&tx.head().frontier)?;
+    let start = tx.head().size;
     let mut nodes = Vec::with_capacity(entries.len() * 2);
     for (i, e) in entries.iter().enumerate() {
         let made = frontier.append(entry::leaf_hash(e, start + i as u64))?;
@@ -214,13 +193,17 @@ fn grow(head: &LogHead, entries: &[AuditEntry]) -> Result<TreeGrowth, AuditError
         size: frontier.size(),
         frontier: frontier.to_bytes(),
     };
-    Ok(TreeGrowth { nodes, head })
+    tx.append(entries, TreeGrowth { nodes, head }).await?;
+    Ok(tx.head().size)
 }
 
 /// Commits entries in a transaction of their own (operator actions from the CLI);
 /// returns the log's new size.
 pub async fn write(store: &Store, entries: &[AuditEntry]) -> Result<u64, AuditError> {
-    append_and_commit(store.begin_log().await?, entries).await
+    let mut tx = store.begin_log().await?;
+    let size = append(&mut tx, entries).await?;
+    tx.commit().await?;
+    Ok(size)
 }
 
 async fn writer(
@@ -305,7 +288,7 @@ async fn commit_batch(store: &Store, batch: &mut [Pending]) -> Result<Vec<Found>
     // One read of each kind for every request, under the log lock; each request then
     // keeps what was active at its own time.
     let LockedRead {
-        tx,
+        mut tx,
         flags,
         indicators,
     } = match earliest {
@@ -349,7 +332,8 @@ async fn commit_batch(store: &Store, batch: &mut [Pending]) -> Result<Vec<Found>
             }
         }
     }
-    append_and_commit(tx, &entries).await?;
+    append(&mut tx, &entries).await?;
+    tx.commit().await?;
     Ok(answers)
 }
 

@@ -4,7 +4,6 @@
 //! It computes no hashes; [`LogTx`] is the transaction every append goes through, holding
 //! the head lock from its first statement.
 
-use super::txn::Txn;
 use super::{Backend, Store, StoreError, backend_of, placeholders};
 use crate::audit::entry::{Action, Actor, AuditEntry, Outcome, Purpose};
 use crate::clock::{from_millis, to_millis};
@@ -135,7 +134,7 @@ pub struct TreeGrowth {
 /// hub instances on the same PostgreSQL too) queue here and leaf indexes stay dense and
 /// in commit order. Flag writes go through it so a change and its entry commit together.
 pub struct LogTx {
-    pub(super) tx: Txn,
+    pub(super) tx: sqlx::Transaction<'static, sqlx::Any>,
     head: LogHead,
 }
 
@@ -156,7 +155,7 @@ impl Store {
             Backend::Postgres => "SELECT size, frontier FROM tlog_state WHERE id = 1 FOR UPDATE",
         };
         let head = sqlx::query(sql).fetch_all(&mut *tx).await?;
-        LogTx::locked(Txn::Sqlx(tx), head)
+        LogTx::locked(tx, head)
     }
 
     /// A page of the log in leaf order, optionally only one member's entries.
@@ -223,7 +222,10 @@ impl Store {
 
 impl LogTx {
     /// The transaction, with the head row its first statement locked and returned.
-    pub(super) fn locked(tx: Txn, head: Vec<AnyRow>) -> Result<LogTx, StoreError> {
+    pub(super) fn locked(
+        tx: sqlx::Transaction<'static, sqlx::Any>,
+        head: Vec<AnyRow>,
+    ) -> Result<LogTx, StoreError> {
         let row = head
             .first()
             .ok_or_else(|| StoreError::corrupt("the log head row is missing"))?;
@@ -247,31 +249,6 @@ impl LogTx {
         &mut self,
         entries: &[AuditEntry],
         growth: TreeGrowth,
-    ) -> Result<(), StoreError> {
-        self.write(entries, growth, false).await
-    }
-
-    /// [`LogTx::append`], then commits. On a SQLite group commit's transaction
-    /// ([`Store::begin_log_reading`]) the `COMMIT` goes with the last writes, one call.
-    pub async fn append_and_commit(
-        mut self,
-        entries: &[AuditEntry],
-        growth: TreeGrowth,
-    ) -> Result<(), StoreError> {
-        if !self.tx.commits_inline() {
-            self.write(entries, growth, false).await?;
-            return self.commit().await;
-        }
-        self.write(entries, growth, true).await?;
-        self.tx.committed_inline();
-        Ok(())
-    }
-
-    async fn write(
-        &mut self,
-        entries: &[AuditEntry],
-        growth: TreeGrowth,
-        commit: bool,
     ) -> Result<(), StoreError> {
         let backend = backend_of(&self.tx);
         let start = self.head.size;
@@ -324,9 +301,6 @@ impl LogTx {
         // On SQLite sqlx runs the string of statements in one call, binding `?` in order;
         // on PostgreSQL only the update is left here.
         writes.push(update);
-        if commit {
-            writes.push("COMMIT".to_string());
-        }
         let sql = writes.join("; ");
         let mut q = sqlx::query(&sql);
         if !entries.is_empty() {

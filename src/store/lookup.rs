@@ -1,10 +1,10 @@
 //! What a group commit reads under the log lock: the flags and reports active on the
 //! subjects of its lookups.
 //!
-//! On SQLite the transaction's `BEGIN`, the lock, the head and both reads go to sqlx's
-//! SQLite thread as one call: every call is a hand-off between threads, and the write lock
-//! is held (with requests waiting on it) for the whole chain. PostgreSQL takes one
-//! statement per call, so there they stay three.
+//! On SQLite the lock, the head and both reads go to sqlx's SQLite thread as one call:
+//! every call is a hand-off between threads, and the write lock is held (with requests
+//! waiting on it) for the whole chain. PostgreSQL takes one statement per call, so there
+//! they stay three.
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
@@ -14,7 +14,6 @@ use sqlx::any::AnyRow;
 use super::audit::LOCK_HEAD_SQLITE;
 use super::flags::{active_flags_sql, decode_flags};
 use super::indicators::{decode_indicators, live_indicators_sql};
-use super::txn::{Inline, Txn};
 use super::{Backend, LogTx, Store, StoreError, TOKENS_PER_QUERY, placeholders};
 use crate::clock::to_millis;
 use crate::flags::rules::Flag;
@@ -68,15 +67,14 @@ impl Store {
         &self,
         read: SubjectRead<'_>,
     ) -> Result<LockedRead, StoreError> {
-        // Closed, and so rolled back, if anything below fails.
-        let mut tx = Txn::Inline(Inline::new(self.pool().acquire().await?));
+        let mut tx = self.pool().begin().await?;
         let now = to_millis(read.at);
         let reads = [
             (active_flags_sql(), read.flaggable),
             (live_indicators_sql(), read.tokens),
         ];
         // Anonymous `?` only: sqlx binds them in order across the statements.
-        let mut sql = vec!["BEGIN".to_string(), LOCK_HEAD_SQLITE.to_string()];
+        let mut sql = vec![LOCK_HEAD_SQLITE.to_string()];
         for (template, tokens) in reads.iter().filter(|(_, t)| !t.is_empty()) {
             let list = placeholders(Backend::Sqlite, 1, tokens.len());
             sql.push(template.replace("{now}", "?").replace("{tokens}", &list));
@@ -107,7 +105,6 @@ impl Store {
                 .next()
                 .ok_or_else(|| StoreError::corrupt("fewer results than statements sent"))
         };
-        next()?; // BEGIN's
         let head = next()?;
         let flags = if read.flaggable.is_empty() {
             Vec::new()

@@ -22,7 +22,6 @@ mod revocation;
 mod rotation;
 mod sessions;
 mod tlog;
-mod txn;
 
 pub use audit::{LogHead, LogTx, StoredEntry, TreeGrowth, Undecodable, audit_index};
 pub use backup::{BackupContents, inspect_sqlite_backup, sqlite_file};
