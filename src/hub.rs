@@ -277,7 +277,6 @@ pub async fn serve(
             stop.clone(),
         )
     });
-    let wal = tokio::spawn(checkpoint_wal(store.clone(), stop.clone()));
     let revocations = tokio::spawn(state.auth_cache.changes().listen(stop.clone()));
     if let Some(reloader) = &tls {
         tokio::spawn(reloader.clone().watch(Duration::from_secs(2), stop.clone()));
@@ -286,7 +285,6 @@ pub async fn serve(
         crate::server::serve_app_tls(listener, router(state), conn_limits, tls, shutdown).await;
     stop.cancel();
     let _ = revocations.await;
-    let _ = wal.await;
     let _ = key_state.await;
     let _ = housekeeping.await;
     let _ = deliveries.await;
@@ -308,29 +306,6 @@ pub async fn serve(
     }
     store.close().await;
     served
-}
-
-/// How often the SQLite WAL is copied into the database: at ~14 k audited matches per
-/// second the WAL grows by about 700 pages in this time, below the 1000 at which SQLite
-/// would checkpoint inside a commit.
-const WAL_CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
-
-/// Keeps SQLite's WAL short from beside the audit writer (`Store::checkpoint_wal`).
-async fn checkpoint_wal(store: Store, stop: tokio_util::sync::CancellationToken) {
-    if store.backend() != crate::store::Backend::Sqlite {
-        return;
-    }
-    let mut tick = tokio::time::interval(WAL_CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        if let Err(e) = store.checkpoint_wal().await {
-            tracing::warn!(error = %crate::errors::Chain(&e), "WAL checkpoint failed");
-        }
-    }
 }
 
 /// Signs checkpoints at the configured cadence and runs the retention pass.

@@ -214,6 +214,7 @@ async fn writer(
 ) {
     let health = alive.health();
     let mut batch: Vec<Pending> = Vec::new();
+    let mut last_checkpoint = std::time::Instant::now();
     while let Some(first) = rx.recv().await {
         let mut rows = first.work.entries();
         batch.push(first);
@@ -238,8 +239,28 @@ async fn writer(
             // A requester that gave up (timeout) no longer listens; nothing to do.
             let _ = p.done.send(found);
         }
+        if last_checkpoint.elapsed() >= WAL_CHECKPOINT_EVERY {
+            checkpoint_wal(&store).await;
+            last_checkpoint = std::time::Instant::now();
+        }
     }
     tracing::info!("audit writer flushed and stopped");
+}
+
+/// How often the writer copies SQLite's WAL into the database: at ~14 k audited matches
+/// per second the WAL grows by about 700 pages in this time, below the 1000 at which SQLite
+/// would checkpoint inside a commit while the commit's requests wait.
+const WAL_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A passive checkpoint of SQLite's WAL (nothing on PostgreSQL), run by the writer between
+/// its commits and never beside them: the SQLite this hub links (3.46) has the "WAL-reset
+/// bug" (fixed in 3.51.3), which can corrupt the database when a checkpoint starts right
+/// after another one completed while a second connection commits. Run from a task beside
+/// the writer, that happened in benchmarks on tmpfs (docs/operations.md).
+async fn checkpoint_wal(store: &Store) {
+    if let Err(e) = store.checkpoint_wal().await {
+        tracing::warn!(error = %crate::errors::Chain(&e), "WAL checkpoint failed");
+    }
 }
 
 /// Commits one batch and returns each pending request's answer.

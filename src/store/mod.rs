@@ -188,10 +188,11 @@ impl Store {
     }
 
     /// SQLite: copies what the WAL holds into the database without waiting for readers
-    /// or the writer (a passive checkpoint); nothing on PostgreSQL. `serve` runs it often
-    /// enough that the WAL seldom reaches SQLite's automatic checkpoint (1000 pages), which
-    /// runs inside the commit that crosses it: it copies the pages into the database and
-    /// syncs it while every request of that group commit waits. The automatic one stays
+    /// or the writer (a passive checkpoint); nothing on PostgreSQL. The audit writer runs it
+    /// between its commits often enough that the WAL seldom reaches SQLite's automatic
+    /// checkpoint (1000 pages), which runs inside the commit that crosses it: it copies the
+    /// pages into the database and syncs it while every request of that group commit
+    /// waits. The automatic one stays
     /// on for processes without a hub (the CLI, tools), whose WAL would otherwise grow
     /// without bound.
     pub async fn checkpoint_wal(&self) -> Result<(), StoreError> {
