@@ -192,9 +192,8 @@ impl Store {
     /// between its commits often enough that the WAL seldom reaches SQLite's automatic
     /// checkpoint (1000 pages), which runs inside the commit that crosses it: it copies the
     /// pages into the database and syncs it while every request of that group commit
-    /// waits. The automatic one stays
-    /// on for processes without a hub (the CLI, tools), whose WAL would otherwise grow
-    /// without bound.
+    /// waits. The automatic one stays on for processes without a hub (the CLI, tools),
+    /// whose WAL would otherwise grow without bound.
     pub async fn checkpoint_wal(&self) -> Result<(), StoreError> {
         if self.backend == Backend::Sqlite {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
