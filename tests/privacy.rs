@@ -174,10 +174,12 @@ async fn postgres_text(hub: &TestHub) -> String {
     assert!(tables.iter().any(|t| t == "watchlist"));
     let mut out = String::new();
     for t in tables {
-        let rows = sqlx::query(&format!("SELECT x::text AS row FROM {t} x"))
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT x::text AS row FROM {t} x"
+        )))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
         for r in rows {
             out.push_str(&r.get::<String, _>("row"));
             out.push('\n');

@@ -8,6 +8,7 @@ use super::{Backend, Store, StoreError, backend_of, placeholders};
 use crate::audit::entry::{Action, Actor, AuditEntry, Outcome, Purpose};
 use crate::clock::{from_millis, to_millis};
 use crate::tlog::NodeId;
+use sqlx::AssertSqlSafe;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -174,7 +175,7 @@ impl Store {
             "SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE a.leaf_index >= $1 {filter} \
              ORDER BY a.leaf_index LIMIT $2"
         );
-        let mut q = sqlx::query_as::<_, EntryRecord>(&sql)
+        let mut q = sqlx::query_as::<_, EntryRecord>(AssertSqlSafe(sql))
             .bind(from_index)
             .bind(limit);
         if let Some(m) = member_id {
@@ -186,7 +187,7 @@ impl Store {
 
     pub async fn audit_entry(&self, leaf_index: i64) -> Result<StoredEntry, StoreError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE a.leaf_index = $1");
-        let row: EntryRecord = sqlx::query_as(&sql)
+        let row: EntryRecord = sqlx::query_as(AssertSqlSafe(sql))
             .bind(leaf_index)
             .fetch_optional(self.pool())
             .await?
@@ -272,13 +273,13 @@ impl LogTx {
         {
             let sql = insert_entries_sql(backend, 1, chunk.len());
             let first = start + (c * ROWS_PER_STATEMENT) as u64;
-            bind_entries(sqlx::query(&sql), chunk, first)?
+            bind_entries(sqlx::query(AssertSqlSafe(sql)), chunk, first)?
                 .execute(&mut *self.tx)
                 .await?;
         }
         for chunk in growth.nodes[..nodes_split].chunks(ROWS_PER_STATEMENT) {
             let sql = insert_nodes_sql(backend, 1, chunk.len());
-            bind_nodes(sqlx::query(&sql), chunk)?
+            bind_nodes(sqlx::query(AssertSqlSafe(sql)), chunk)?
                 .execute(&mut *self.tx)
                 .await?;
         }
@@ -302,7 +303,7 @@ impl LogTx {
         // on PostgreSQL only the update is left here.
         writes.push(update);
         let sql = writes.join("; ");
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
         if !entries.is_empty() {
             q = bind_entries(q, entries, start + entries_split as u64)?;
         }
@@ -323,7 +324,7 @@ impl LogTx {
     }
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Where the last chunk of `len` rows starts: rows before it are written on their own.
 fn last_chunk_start(len: usize) -> usize {

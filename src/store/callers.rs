@@ -7,6 +7,7 @@ use crate::callers::agents::Agent;
 use crate::callers::rules::{Initiator, Status, Verification};
 use crate::clock::{from_millis, to_millis};
 use crate::pseudonym::Token;
+use sqlx::AssertSqlSafe;
 
 #[derive(sqlx::FromRow)]
 struct VerificationRecord {
@@ -115,10 +116,10 @@ fn warnings_json(v: &Verification) -> Result<String, StoreError> {
 
 impl LogTx {
     pub async fn insert_verification(&mut self, v: &Verification) -> Result<(), StoreError> {
-        sqlx::query(&format!(
+        sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO caller_verifications ({COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-        ))
+        )))
         .bind(v.id.as_str())
         .bind(v.member_id)
         .bind(v.subject.bytes.as_slice())
@@ -146,9 +147,9 @@ impl LogTx {
 impl Store {
     /// A verification as its member sees it: another member's does not exist for it.
     pub async fn verification(&self, member_id: i64, id: &str) -> Result<Verification, StoreError> {
-        let record: VerificationRecord = sqlx::query_as(&format!(
+        let record: VerificationRecord = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM caller_verifications WHERE id = $1 AND member_id = $2"
-        ))
+        )))
         .bind(id)
         .bind(member_id)
         .fetch_optional(self.pool())
@@ -215,7 +216,7 @@ impl Store {
             "SELECT id FROM agents WHERE member_id = $1 AND subject_token IN ({})",
             super::numbered(2, subject.len())
         );
-        let mut q = sqlx::query_as::<_, (String,)>(&sql).bind(a.member_id);
+        let mut q = sqlx::query_as::<_, (String,)>(AssertSqlSafe(sql)).bind(a.member_id);
         for t in subject {
             q = q.bind(t.bytes.to_vec());
         }
@@ -247,9 +248,9 @@ impl Store {
     }
 
     pub async fn member_agents(&self, member_id: i64) -> Result<Vec<Agent>, StoreError> {
-        let rows: Vec<AgentRecord> = sqlx::query_as(&format!(
+        let rows: Vec<AgentRecord> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {AGENT_COLUMNS} FROM agents WHERE member_id = $1 ORDER BY created_at, id"
-        ))
+        )))
         .bind(member_id)
         .fetch_all(self.pool())
         .await?;
@@ -257,12 +258,13 @@ impl Store {
     }
 
     pub async fn agent(&self, id: &str) -> Result<Agent, StoreError> {
-        let row: AgentRecord =
-            sqlx::query_as(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?
-                .ok_or(StoreError::NotFound)?;
+        let row: AgentRecord = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
         Ok(row.into())
     }
 
@@ -273,7 +275,7 @@ impl Store {
             "SELECT {AGENT_COLUMNS} FROM agents WHERE subject_token IN ({}) ORDER BY created_at, id",
             super::numbered(1, subject.len())
         );
-        let mut q = sqlx::query_as::<_, AgentRecord>(&sql);
+        let mut q = sqlx::query_as::<_, AgentRecord>(AssertSqlSafe(sql));
         for t in subject {
             q = q.bind(t.bytes.to_vec());
         }

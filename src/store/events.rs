@@ -7,6 +7,7 @@ use crate::clock::{from_millis, to_millis};
 use crate::events::webhooks::{Delivery, Webhook};
 use crate::events::{Event, EventType, Watched};
 use crate::pseudonym::Token;
+use sqlx::AssertSqlSafe;
 
 #[derive(sqlx::FromRow)]
 struct EventRecord {
@@ -111,7 +112,7 @@ impl LogTx {
              ORDER BY member_id",
             super::numbered(1, subject.len())
         );
-        let mut q = sqlx::query_as(&sql);
+        let mut q = sqlx::query_as(AssertSqlSafe(sql));
         for t in subject {
             q = q.bind(t.bytes.to_vec());
         }
@@ -216,10 +217,7 @@ impl Store {
             return Err(StoreError::corrupt("a watch without a token"));
         };
         let mut tx = self.pool().begin().await?;
-        let sql = unwatch_sql(subject.len());
-        unwatch_query(&sql, member_id, subject)
-            .execute(&mut *tx)
-            .await?;
+        unwatch_query(member_id, subject).execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO watchlist (member_id, subject_token, key_version, kind, reference, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -238,8 +236,7 @@ impl Store {
 
     /// Stops watching; `false` when the identifier was not watched.
     pub async fn unwatch(&self, member_id: i64, subject: &[Token]) -> Result<bool, StoreError> {
-        let sql = unwatch_sql(subject.len());
-        let done = unwatch_query(&sql, member_id, subject)
+        let done = unwatch_query(member_id, subject)
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() >= 1)
@@ -304,9 +301,9 @@ impl Store {
     pub async fn insert_webhook(&self, h: &Webhook) -> Result<(), StoreError> {
         use secrecy::ExposeSecret;
         let types: Vec<&str> = h.event_types.iter().map(|t| <&str>::from(*t)).collect();
-        let done = sqlx::query(&format!(
+        let done = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO webhooks ({HOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL, 'active', $6, 0, NULL, $7, $8, NULL)"
-        ))
+        )))
         .bind(h.id.as_str())
         .bind(h.member_id)
         .bind(h.url.as_str())
@@ -325,9 +322,9 @@ impl Store {
     }
 
     pub async fn member_webhooks(&self, member_id: i64) -> Result<Vec<Webhook>, StoreError> {
-        let rows: Vec<WebhookRecord> = sqlx::query_as(&format!(
+        let rows: Vec<WebhookRecord> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {HOOK_COLUMNS} FROM webhooks WHERE member_id = $1 ORDER BY created_at, id"
-        ))
+        )))
         .bind(member_id)
         .fetch_all(self.pool())
         .await?;
@@ -335,9 +332,9 @@ impl Store {
     }
 
     pub async fn webhook(&self, member_id: i64, id: &str) -> Result<Webhook, StoreError> {
-        let row: WebhookRecord = sqlx::query_as(&format!(
+        let row: WebhookRecord = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {HOOK_COLUMNS} FROM webhooks WHERE id = $1 AND member_id = $2"
-        ))
+        )))
         .bind(id)
         .bind(member_id)
         .fetch_optional(self.pool())
@@ -348,10 +345,10 @@ impl Store {
 
     /// Active webhooks whose next attempt is due at `now`.
     pub async fn due_webhooks(&self, now: DateTime<Utc>) -> Result<Vec<Webhook>, StoreError> {
-        let rows: Vec<WebhookRecord> = sqlx::query_as(&format!(
+        let rows: Vec<WebhookRecord> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {HOOK_COLUMNS} FROM webhooks WHERE status = 'active' AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at, id LIMIT 100"
-        ))
+        )))
         .bind(to_millis(now))
         .fetch_all(self.pool())
         .await?;
@@ -492,11 +489,10 @@ fn unwatch_sql(versions: usize) -> String {
 }
 
 fn unwatch_query<'q>(
-    sql: &'q str,
     member_id: i64,
     subject: &[Token],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    let mut q = sqlx::query(sql).bind(member_id);
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut q = sqlx::query(AssertSqlSafe(unwatch_sql(subject.len()))).bind(member_id);
     for t in subject {
         q = q.bind(t.bytes.to_vec());
     }

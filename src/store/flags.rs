@@ -10,6 +10,7 @@ use super::{LogTx, Store, StoreError, is_unique_violation, rows_for_tokens};
 use crate::clock::{from_millis, to_millis};
 use crate::flags::rules::{Flag, FlagKind};
 use crate::pseudonym::Token;
+use sqlx::AssertSqlSafe;
 
 /// The stored columns of one flag.
 #[derive(sqlx::FromRow)]
@@ -121,7 +122,7 @@ impl Store {
              WHERE f.subject_token IN ({}) ORDER BY f.created_at DESC, f.id",
             numbered(1, subject.len())
         );
-        let mut q = sqlx::query_as::<_, NamedFlagRecord>(&sql);
+        let mut q = sqlx::query_as::<_, NamedFlagRecord>(AssertSqlSafe(sql));
         for t in subject {
             q = q.bind(t.bytes.to_vec());
         }
@@ -135,7 +136,7 @@ impl Store {
     /// A flag as seen by one member: other members' flags do not exist for it.
     pub async fn member_flag(&self, member_id: i64, id: &str) -> Result<Flag, StoreError> {
         let sql = format!("SELECT {FLAG_COLUMNS} FROM flags WHERE id = $1 AND member_id = $2");
-        let record: FlagRecord = sqlx::query_as(&sql)
+        let record: FlagRecord = sqlx::query_as(AssertSqlSafe(sql))
             .bind(id)
             .bind(member_id)
             .fetch_optional(self.pool())
@@ -252,7 +253,7 @@ impl LogTx {
         second: i64,
     ) -> Result<Vec<Flag>, StoreError> {
         let sql = format!("SELECT {FLAG_COLUMNS} FROM flags WHERE {condition}");
-        let records: Vec<FlagRecord> = sqlx::query_as(&sql)
+        let records: Vec<FlagRecord> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(first)
             .bind(second)
             .fetch_all(&mut *self.tx)
@@ -267,7 +268,7 @@ impl LogTx {
             "SELECT {FLAG_COLUMNS} FROM flags WHERE id = $1 AND subject_token IN ({})",
             numbered(2, subject.len())
         );
-        let mut q = sqlx::query_as::<_, FlagRecord>(&sql).bind(id);
+        let mut q = sqlx::query_as::<_, FlagRecord>(AssertSqlSafe(sql)).bind(id);
         for t in subject {
             q = q.bind(t.bytes.to_vec());
         }
@@ -291,7 +292,7 @@ impl LogTx {
              AND member_id IS NULL AND lifted_at IS NULL AND subject_token IN ({})",
             numbered(4, subject.len())
         );
-        let mut q = sqlx::query(&sql)
+        let mut q = sqlx::query(AssertSqlSafe(sql))
             .bind(to_millis(expires_at))
             .bind(id)
             .bind(to_millis(now));
@@ -314,7 +315,9 @@ impl LogTx {
              AND member_id IS NULL AND lifted_at IS NULL AND subject_token IN ({})",
             numbered(3, subject.len())
         );
-        let mut q = sqlx::query(&sql).bind(to_millis(now)).bind(id);
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(to_millis(now))
+            .bind(id);
         for t in subject {
             q = q.bind(t.bytes.to_vec());
         }

@@ -9,6 +9,7 @@ use super::{LogTx, Store, StoreError, is_unique_violation, rows_for_tokens};
 use crate::clock::{from_millis, to_millis};
 use crate::indicators::rules::Indicator;
 use crate::pseudonym::Token;
+use sqlx::AssertSqlSafe;
 
 /// The stored columns of one indicator, with the publisher's name when it chose to be named.
 #[derive(sqlx::FromRow)]
@@ -127,7 +128,7 @@ impl Store {
     /// Any indicator by id (the use cases decide who may see what).
     pub async fn indicator(&self, id: &str) -> Result<Indicator, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE i.id = $1");
-        let record: IndicatorRecord = sqlx::query_as(&sql)
+        let record: IndicatorRecord = sqlx::query_as(AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -145,7 +146,7 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM {FROM} WHERE i.member_id = $1 AND i.id > $2 ORDER BY i.id LIMIT $3"
         );
-        let records = sqlx::query_as(&sql)
+        let records = sqlx::query_as(AssertSqlSafe(sql))
             .bind(member_id)
             .bind(after)
             .bind(limit)
@@ -166,7 +167,7 @@ impl Store {
              AND i.subject_token IN ({}) ORDER BY i.id",
             super::numbered(2, subject.len())
         );
-        let mut q = sqlx::query_as(&sql).bind(to_millis(now));
+        let mut q = sqlx::query_as(AssertSqlSafe(sql)).bind(to_millis(now));
         for t in subject {
             q = q.bind(t.bytes.to_vec());
         }
@@ -245,9 +246,9 @@ impl LogTx {
             Err(e) => return Err(e.into()),
         }
         let column = kind.column();
-        sqlx::query(&format!(
+        sqlx::query(AssertSqlSafe(format!(
             "UPDATE indicators SET {column} = {column} + 1 WHERE id = $1"
-        ))
+        )))
         .bind(indicator_id)
         .execute(&mut *self.tx)
         .await?;

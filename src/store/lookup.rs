@@ -18,6 +18,7 @@ use super::{Backend, LogTx, Store, StoreError, TOKENS_PER_QUERY, placeholders};
 use crate::clock::to_millis;
 use crate::flags::rules::Flag;
 use crate::indicators::rules::Indicator;
+use sqlx::AssertSqlSafe;
 
 /// The subjects of a group commit's lookups, as tokens.
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +81,7 @@ impl Store {
             sql.push(template.replace("{now}", "?").replace("{tokens}", &list));
         }
         let sql = sql.join("; ");
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
         for (_, tokens) in reads.iter().filter(|(_, t)| !t.is_empty()) {
             q = q.bind(now);
             for t in tokens.iter() {

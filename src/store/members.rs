@@ -6,6 +6,7 @@ use super::{Store, StoreError, is_unique_violation};
 use crate::clock::{from_millis, to_millis};
 use crate::members::MemberStatus;
 use crate::members::certs::CertPins;
+use sqlx::AssertSqlSafe;
 
 #[derive(Debug, Clone)]
 pub struct MemberRow {
@@ -141,7 +142,7 @@ impl Store {
             "INSERT INTO members (name, display_name, status, rate_per_second, burst, created_at) \
              VALUES ($1, $2, 'active', $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
         );
-        let row: MemberRecord = sqlx::query_as(&sql)
+        let row: MemberRecord = sqlx::query_as(AssertSqlSafe(sql))
             .bind(name)
             .bind(display_name)
             .bind(rate_per_second)
@@ -161,13 +162,15 @@ impl Store {
 
     pub async fn list_members(&self) -> Result<Vec<MemberRow>, StoreError> {
         let sql = format!("SELECT {MEMBER_COLUMNS} FROM members ORDER BY id");
-        let rows: Vec<MemberRecord> = sqlx::query_as(&sql).fetch_all(self.pool()).await?;
+        let rows: Vec<MemberRecord> = sqlx::query_as(AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await?;
         rows.into_iter().map(MemberRow::try_from).collect()
     }
 
     pub async fn member(&self, id: i64) -> Result<MemberRow, StoreError> {
         let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = $1");
-        let row: MemberRecord = sqlx::query_as(&sql)
+        let row: MemberRecord = sqlx::query_as(AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(self.pool())
             .await?

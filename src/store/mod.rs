@@ -40,6 +40,7 @@ use std::time::Duration;
 /// Further attempts at SQLite migrations after one failed (see [`Store::migrate`]).
 const MIGRATE_RETRIES: u32 = 5;
 
+use sqlx::AssertSqlSafe;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
@@ -264,7 +265,7 @@ where
         let sql = template
             .replace("{now}", &placeholders(backend, 1, 1))
             .replace("{tokens}", &placeholders(backend, 2, chunk.len()));
-        let mut q = sqlx::query_as::<_, R>(&sql).bind(now);
+        let mut q = sqlx::query_as::<_, R>(AssertSqlSafe(sql)).bind(now);
         for t in chunk {
             q = q.bind(*t);
         }

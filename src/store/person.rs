@@ -4,6 +4,7 @@
 use super::audit::{ENTRY_COLUMNS, ENTRY_FROM, EntryRecord};
 use super::{Store, StoreError, StoredEntry};
 use crate::pseudonym::Token;
+use sqlx::AssertSqlSafe;
 
 #[derive(sqlx::FromRow)]
 struct NamedEntryRecord {
@@ -31,7 +32,7 @@ impl Store {
         );
         // `$2` (the limit) is bound before the tokens `$3…`: placeholders bind in number
         // order on both engines.
-        let mut q = sqlx::query_as::<_, NamedEntryRecord>(&sql)
+        let mut q = sqlx::query_as::<_, NamedEntryRecord>(AssertSqlSafe(sql))
             .bind(before)
             .bind(limit);
         for t in subject {

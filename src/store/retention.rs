@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError};
 use crate::clock::to_millis;
+use sqlx::AssertSqlSafe;
 
 /// Rows deleted per statement: a first pass after an upgrade may find millions of ended
 /// flags, and one huge DELETE would hold SQLite's write lock (and stall the audit writer's
@@ -22,7 +23,7 @@ impl Store {
                  (SELECT id FROM flags WHERE {column} < $1 LIMIT $2)"
             );
             loop {
-                let done = sqlx::query(&sql)
+                let done = sqlx::query(AssertSqlSafe(sql.clone()))
                     .bind(to_millis(ended_before))
                     .bind(PURGE_BATCH)
                     .execute(self.pool())
@@ -47,18 +48,20 @@ impl Store {
             let ended = format!("SELECT id FROM indicators WHERE {column} < $1 LIMIT $2");
             loop {
                 let mut tx = self.pool().begin().await?;
-                sqlx::query(&format!(
+                sqlx::query(AssertSqlSafe(format!(
                     "DELETE FROM indicator_reports WHERE indicator_id IN ({ended})"
-                ))
+                )))
                 .bind(to_millis(ended_before))
                 .bind(PURGE_BATCH)
                 .execute(&mut *tx)
                 .await?;
-                let done = sqlx::query(&format!("DELETE FROM indicators WHERE id IN ({ended})"))
-                    .bind(to_millis(ended_before))
-                    .bind(PURGE_BATCH)
-                    .execute(&mut *tx)
-                    .await?;
+                let done = sqlx::query(AssertSqlSafe(format!(
+                    "DELETE FROM indicators WHERE id IN ({ended})"
+                )))
+                .bind(to_millis(ended_before))
+                .bind(PURGE_BATCH)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 purged += done.rows_affected();
                 if done.rows_affected() < PURGE_BATCH.unsigned_abs() {

@@ -9,6 +9,7 @@ use sqlx::Row;
 use super::{Store, StoreError, is_unique_violation};
 use crate::clock::to_millis;
 use crate::pseudonym::KeyState;
+use sqlx::AssertSqlSafe;
 
 /// A column's type, for reading and binding primary keys generically.
 #[derive(Debug, Clone, Copy)]
@@ -112,9 +113,9 @@ fn read(row: &sqlx::any::AnyRow, i: usize, col: Col) -> Result<Val, StoreError> 
 }
 
 fn bind<'q>(
-    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     v: &Val,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     match v {
         Val::Text(t) => q.bind(t.clone()),
         Val::Int(i) => q.bind(*i),
@@ -222,10 +223,10 @@ impl Store {
         table: &TokenTable,
         version: i64,
     ) -> Result<i64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as(&format!(
+        let (n,): (i64,) = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM {} WHERE {} = $1",
             table.name, table.version
-        ))
+        )))
         .bind(version)
         .fetch_one(self.pool())
         .await?;
@@ -283,7 +284,7 @@ impl Store {
         sqlx::query("UPDATE key_rotation SET current_version = current_version WHERE id = 1")
             .execute(&mut *tx)
             .await?;
-        let mut q = sqlx::query(&sql).bind(from).bind(limit);
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(from).bind(limit);
         if let Some(last) = &cursor.0 {
             for v in last {
                 q = bind(q, v);
@@ -312,7 +313,7 @@ impl Store {
                     "UPDATE audit_log SET subject_token = NULL, subject_token_version = NULL, \
                      redacted = 1 WHERE {at_key}"
                 );
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(AssertSqlSafe(sql));
                 for v in &key {
                     q = bind(q, v);
                 }
@@ -336,14 +337,14 @@ impl Store {
                     "SELECT 1 FROM {} WHERE member_id = $1 AND {} = $2",
                     table.name, table.tokens[0]
                 );
-                let taken = sqlx::query(&sql)
+                let taken = sqlx::query(AssertSqlSafe(sql))
                     .bind(member)
                     .bind(first.to_vec())
                     .fetch_optional(&mut *tx)
                     .await?;
                 if taken.is_some() {
                     let sql = format!("DELETE FROM {} WHERE {at_key}", table.name);
-                    let mut q = sqlx::query(&sql);
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
                     for v in &key {
                         q = bind(q, v);
                     }
@@ -368,7 +369,7 @@ impl Store {
                 cond = equals(&key_cols, t + 2),
                 w = t + 2 + key_cols.len(),
             );
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query(AssertSqlSafe(sql));
             for b in &new {
                 q = q.bind(b.map(|b| b.to_vec()));
             }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError};
 use crate::clock::to_millis;
+use sqlx::AssertSqlSafe;
 
 /// One stored session.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -26,9 +27,9 @@ const COLUMNS: &str = "id_hash, person_token, key_version, display_name, pending
 
 impl Store {
     pub async fn insert_session(&self, row: &SessionRow) -> Result<(), StoreError> {
-        sqlx::query(&format!(
+        sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO web_sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
+        )))
         .bind(row.id_hash.as_slice())
         .bind(row.person_token.as_deref())
         .bind(row.key_version)
@@ -44,9 +45,9 @@ impl Store {
     }
 
     pub async fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRow>, StoreError> {
-        Ok(sqlx::query_as(&format!(
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM web_sessions WHERE id_hash = $1"
-        ))
+        )))
         .bind(id_hash)
         .fetch_optional(self.pool())
         .await?)

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use super::audit::audit_index;
 use super::{Backend, Store, StoreError};
 use crate::tlog::{Hash, NodeId};
+use sqlx::AssertSqlSafe;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CheckpointRow {
@@ -41,7 +42,7 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(" OR ");
             let sql = format!("SELECT level, idx, hash FROM tlog_nodes WHERE {cond}");
-            let mut q = sqlx::query_as::<_, (i64, i64, Vec<u8>)>(&sql);
+            let mut q = sqlx::query_as::<_, (i64, i64, Vec<u8>)>(AssertSqlSafe(sql));
             for id in chunk {
                 q = q.bind(i64::from(id.level)).bind(audit_index(id.index)?);
             }

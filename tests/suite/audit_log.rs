@@ -464,11 +464,11 @@ async fn sealed_log() -> TestDb {
     hub.stop().await
 }
 
-async fn tamper(db: &TestDb, statements: &[&str]) {
+async fn tamper(db: &TestDb, statements: &[&'static str]) {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
     for s in statements {
-        sqlx::query(s).execute(&pool).await.unwrap();
+        sqlx::query(*s).execute(&pool).await.unwrap();
     }
     pool.close().await;
 }

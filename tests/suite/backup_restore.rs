@@ -297,7 +297,7 @@ async fn postgres_pg_dump_and_pg_restore_round_trip_to_a_verifying_log_that_stil
     use sqlx::Connection;
     let name = format!("fh_restore_{}", hex::encode(rand::random::<[u8; 6]>()));
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
         .unwrap();
@@ -314,8 +314,10 @@ async fn postgres_pg_dump_and_pg_restore_round_trip_to_a_verifying_log_that_stil
     );
 
     assert_restored(&restored_url, &key, acknowledged).await;
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
 }

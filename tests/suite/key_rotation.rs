@@ -80,19 +80,22 @@ async fn raw(db: &TestDb) -> sqlx::AnyPool {
 }
 
 async fn blobs(pool: &sqlx::AnyPool, table: &str, column: &str) -> Vec<Vec<u8>> {
-    let rows: Vec<(Option<Vec<u8>>,)> = sqlx::query_as(&format!("SELECT {column} FROM {table}"))
-        .fetch_all(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{table}.{column}: {e}"));
+    let rows: Vec<(Option<Vec<u8>>,)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {column} FROM {table}")))
+            .fetch_all(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{table}.{column}: {e}"));
     rows.into_iter().filter_map(|(b,)| b).collect()
 }
 
 async fn rows_at_version(pool: &sqlx::AnyPool, table: &str, column: &str, v: i64) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1"))
-        .bind(v)
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{table}: {e}"));
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM {table} WHERE {column} = $1"
+    )))
+    .bind(v)
+    .fetch_one(pool)
+    .await
+    .unwrap_or_else(|e| panic!("{table}: {e}"));
     n
 }
 
