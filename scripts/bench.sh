@@ -25,6 +25,11 @@
 #                         (scripts/bench/crowdsec.sh installs and starts it); 0 skips it
 #   BENCH_HUB_LOG         value of FRAUDHUB_LOG for the hub; default unset, i.e. the hub's
 #                         default logging (info: one access-log line per request)
+#   BENCH_KEEP            1 keeps the work directory (hub logs, SQLite database, wrk and oha
+#                         output) and prints its path; a failed run always keeps it
+#
+# After each SQLite run the database gets PRAGMA integrity_check; anything but "ok" fails
+# the run (a benchmark is also the heaviest concurrent write load the hub sees here).
 #
 # This script does not take the build lock itself: it calls cargo directly.
 # Its own settings avoid the FRAUDHUB_ prefix on purpose: the hub reads every FRAUDHUB_*
@@ -83,6 +88,7 @@ fi
 HUB_PID=""
 PG_DB=""
 cleanup() {
+    local rc=$?
     if [ -n "$HUB_PID" ] && kill -0 "$HUB_PID" 2>/dev/null; then
         kill -TERM "$HUB_PID" 2>/dev/null || true
         wait "$HUB_PID" 2>/dev/null || true
@@ -91,7 +97,11 @@ cleanup() {
         psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 || true
     fi
     if [ -n "${CROWDSEC_PID:-}" ]; then crowdsec_stop || true; fi
-    rm -rf "$WORK"
+    if [ "$rc" -ne 0 ] || [ "${BENCH_KEEP:-0}" = 1 ]; then
+        log "work directory kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
 }
 trap cleanup EXIT
 
@@ -289,6 +299,15 @@ bench_backend() {
         exit 1
     }
     HUB_PID=""
+    if [ "$BACKEND" = sqlite ]; then
+        local integrity
+        integrity=$(sqlite3 "$DATA_DIR/fraudhub.db" "PRAGMA integrity_check;" | head -n 5)
+        log "sqlite: PRAGMA integrity_check: $integrity"
+        [ "$integrity" = ok ] || {
+            echo "error: the SQLite database failed its integrity check" >&2
+            exit 1
+        }
+    fi
     after=$(audit_matches)
     ok=$((TOTAL - NON2XX))
     diff=$((after - before - ok))
