@@ -293,3 +293,29 @@ pub(crate) fn one_row(done: &sqlx::any::AnyQueryResult) -> Result<(), StoreError
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hub's WAL checkpoints, while other connections commit, are safe only on an SQLite
+    /// without the WAL-reset bug (3.7.0 to 3.51.2): a dependency change that links an older
+    /// one fails here instead of corrupting databases under load (docs/operations.md).
+    #[tokio::test]
+    async fn the_linked_sqlite_is_free_of_the_wal_reset_bug()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let store = Store::connect("sqlite::memory:", 1).await?;
+        let version: String = sqlx::query_scalar("SELECT sqlite_version()")
+            .fetch_one(&store.pool)
+            .await?;
+        let parts = version
+            .split('.')
+            .map(str::parse::<u32>)
+            .collect::<Result<Vec<_>, _>>()?;
+        assert!(
+            parts >= vec![3, 51, 3],
+            "SQLite {version} has the WAL-reset bug"
+        );
+        Ok(())
+    }
+}
