@@ -253,10 +253,9 @@ async fn writer(
 const WAL_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A passive checkpoint of SQLite's WAL (nothing on PostgreSQL), run by the writer between
-/// its commits and never beside them: the SQLite this hub links (3.46) has the "WAL-reset
-/// bug" (fixed in 3.51.3), which can corrupt the database when a checkpoint starts right
-/// after another one completed while a second connection commits. Run from a task beside
-/// the writer, that happened in benchmarks on tmpfs (docs/operations.md).
+/// its commits, so it never overlaps them. From a task beside the writer it met SQLite's
+/// WAL-reset bug while the hub linked SQLite 3.46 (docs/operations.md); on the 3.51.3 linked
+/// now that place would be safe, but it measured no faster (docs/benchmarks.md, step 9).
 async fn checkpoint_wal(store: &Store) {
     if let Err(e) = store.checkpoint_wal().await {
         tracing::warn!(error = %crate::errors::Chain(&e), "WAL checkpoint failed");
