@@ -35,6 +35,13 @@
 #                         with the scale_bench example)
 #   BENCH_DIR             where the SQLite database goes (default: a temporary directory
 #                         under /var/tmp: 10 M entries take several GB)
+#   BENCH_PG_PREWARM      set (to 1) to read the subject index into PostgreSQL's buffer pool
+#                         (pg_prewarm) before each append probe, as a server that has been
+#                         running would hold it; needs a shared_buffers larger than the index
+#   BENCH_PG_SETTINGS     server settings for the whole run, such as
+#                         "shared_buffers=6GB max_wal_size=4GB": set with ALTER SYSTEM on the
+#                         local cluster, which is restarted (pg_ctlcluster) before the run and
+#                         reset and restarted again when the script exits, however it exits
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,6 +81,18 @@ done
 WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/fraudhub-scale.XXXXXX")"
 HUB_PID=""
 PG_DB=""
+PG_SET=()
+read -ra PG_SET <<<"${BENCH_PG_SETTINGS:-}"
+# The local cluster, restarted so that settings such as shared_buffers take effect.
+restart_pg() {
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main restart
+    for _ in $(seq 1 100); do
+        psql "$PG_ADMIN_URL" -qAtc "SELECT 1" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "error: PostgreSQL did not come back after a restart" >&2
+    return 1
+}
 cleanup() {
     if [ -n "$HUB_PID" ] && kill -0 "$HUB_PID" 2>/dev/null; then
         kill -TERM "$HUB_PID" 2>/dev/null || true
@@ -83,8 +102,27 @@ cleanup() {
         psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 || true
     fi
     rm -rf "$WORK"
+    if [ "${#PG_SET[@]}" -gt 0 ]; then
+        for setting in "${PG_SET[@]}"; do
+            psql "$PG_ADMIN_URL" -qc "ALTER SYSTEM RESET ${setting%%=*}" >/dev/null || true
+        done
+        restart_pg || true
+    fi
 }
 trap cleanup EXIT
+
+if [ "${#PG_SET[@]}" -gt 0 ]; then
+    for setting in "${PG_SET[@]}"; do
+        case "$setting" in *=*) ;; *)
+            echo "error: BENCH_PG_SETTINGS takes name=value pairs, not $setting" >&2
+            exit 2
+            ;;
+        esac
+        psql "$PG_ADMIN_URL" -qc "ALTER SYSTEM SET ${setting%%=*} = '${setting#*=}'" >/dev/null
+    done
+    restart_pg
+    log "PostgreSQL restarted with $(psql "$PG_ADMIN_URL" -Atc "SELECT string_agg(name || '=' || current_setting(name), ' ') FROM pg_settings WHERE name IN ($(printf "'%s'," "${PG_SET[@]%%=*}" | sed 's/,$//'))")"
+fi
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -146,6 +184,9 @@ matches() {
 # entries, then the "who checked me" timings; sets scale_bench's key=value pairs.
 probe() {
     local line
+    if [ "$BACKEND" = postgres ] && [ -n "${BENCH_PG_PREWARM:-}" ]; then
+        log "$BACKEND: subject index $(sql "SELECT pg_size_pretty(pg_relation_size('audit_log_subject'))"), $(sql "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pg_prewarm; SELECT pg_prewarm('audit_log_subject')") pages read into shared buffers"
+    fi
     measuring
     line=$("$GROW" --database-url "$DB_URL" --grow-to $(($1 + PROBE)))
     measured
@@ -287,7 +328,7 @@ bench_backend() {
 for b in $BACKENDS; do bench_backend "$b"; done
 
 echo
-echo "$BIN ($("$BIN" --version 2>/dev/null || echo unknown version)); wrk -t1 -c64 -d$DURATION, one random personal number per match; hub default logging; $(nproc) cores shared by hub, wrk and PostgreSQL"
+echo "$BIN ($("$BIN" --version 2>/dev/null || echo unknown version)); wrk -t1 -c64 -d$DURATION, one random personal number per match; hub default logging; $(nproc) cores shared by hub, wrk and PostgreSQL${BENCH_PG_SETTINGS:+; PostgreSQL with $BENCH_PG_SETTINGS}"
 echo
 if [ "$LOAD" = sql ]; then
     APPEND_HEAD="append entries/s ($PROBE appended)"
