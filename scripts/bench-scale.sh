@@ -178,6 +178,13 @@ matches() {
     NON2XX=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
     NON2XX="${NON2XX:-0}"
     log "$BACKEND $1: $RPS matches/s, p50 $P50 ms, p99 $P99 ms, $NON2XX non-2xx"
+    # A refused or broken load (wrk's script not found, a limit left on) answers fast and
+    # would read as a high match rate.
+    if [ "$NON2XX" != 0 ] || ! grep -q '^Requests/sec:' "$out"; then
+        cat "$out" >&2
+        echo "error: $BACKEND $1: $NON2XX answers were not 2xx" >&2
+        exit 1
+    fi
 }
 
 # The append rate through the hub's path on a log of `$1` entries: BENCH_APPEND_PROBE more
