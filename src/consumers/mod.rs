@@ -14,6 +14,7 @@ use crate::flags::FlagError;
 use crate::flags::own::{self, PlacedFlag};
 use crate::pseudonym::Token;
 use crate::store::{Store, StoreError};
+use crate::tlog::{Hash, NodeId};
 
 /// Rows per page of "who checked me".
 pub const PAGE: i64 = 25;
@@ -32,7 +33,6 @@ pub struct Lookup {
     pub action: Action,
     pub purpose: Option<Purpose>,
     pub outcome: Outcome,
-    pub leaf_hash: Option<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +67,6 @@ pub async fn lookups(
             action: entry.action,
             purpose: entry.purpose,
             outcome: entry.outcome,
-            leaf_hash: stored.leaf_hash.clone(),
         });
     }
     Ok(out)
@@ -146,12 +145,15 @@ pub async fn export(
         let page = lookups(store, subject, before, 500).await?;
         let Some(last) = page.last() else { break };
         before = Some(last.leaf_index);
+        let leaves: Vec<NodeId> = page.iter().map(|l| NodeId::leaf(leaf(l))).collect();
+        let leaf_hashes = store.tree_nodes(&leaves).await?;
         for l in page {
             if lookups_out.len() == EXPORT_MAX {
                 truncated = true;
                 break;
             }
-            lookups_out.push(export_lookup(log, l, size).await?);
+            let hash = leaf_hashes.get(&NodeId::leaf(leaf(&l)));
+            lookups_out.push(export_lookup(log, l, hash, size).await?);
         }
         if truncated {
             break;
@@ -172,12 +174,17 @@ pub async fn export(
     })
 }
 
+fn leaf(l: &Lookup) -> u64 {
+    u64::try_from(l.leaf_index).unwrap_or(u64::MAX)
+}
+
 async fn export_lookup(
     log: &AuditLog,
     l: Lookup,
+    leaf_hash: Option<&Hash>,
     size: u64,
 ) -> Result<ExportLookup, ConsumerError> {
-    let index = u64::try_from(l.leaf_index).unwrap_or(u64::MAX);
+    let index = leaf(&l);
     // An entry appended after the checkpoint was signed has no proof in it yet.
     let proof = if index < size {
         log.inclusion(index, size).await?
@@ -192,7 +199,7 @@ async fn export_lookup(
         action: l.action.as_str(),
         purpose: l.purpose.map(Purpose::as_str),
         outcome: l.outcome.as_str(),
-        leaf_hash: l.leaf_hash.as_deref().map(|h| B64.encode(h)),
+        leaf_hash: leaf_hash.map(|h| B64.encode(h.0)),
         inclusion_proof: proof.iter().map(|h| B64.encode(h.0)).collect(),
     })
 }
