@@ -149,7 +149,7 @@ async fn main() -> Result<()> {
             bytes: subject(rng.random_range(0..people)),
         };
         let t = Instant::now();
-        let found = store.subject_entries(&[token], i64::MAX, 50).await?;
+        let found = store.subject_lookups(&[token], i64::MAX, 50).await?;
         times.push(t.elapsed());
         rows += found.len();
     }

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::audit::entry::{Action, Actor, Outcome, Purpose};
+use crate::audit::entry::Purpose;
 use crate::audit::log::{AuditLog, LogError};
 use crate::flags::FlagError;
 use crate::flags::own::{self, PlacedFlag};
@@ -23,17 +23,7 @@ pub const PAGE: i64 = 25;
 pub const EXPORT_MAX: usize = 10_000;
 
 /// One audited event about the person.
-#[derive(Debug, Clone)]
-pub struct Lookup {
-    pub leaf_index: i64,
-    pub at: DateTime<Utc>,
-    /// The member it was, or `None` for the person's own action or an operator's.
-    pub member_name: Option<String>,
-    pub actor: Actor,
-    pub action: Action,
-    pub purpose: Option<Purpose>,
-    pub outcome: Outcome,
-}
+pub use crate::store::SubjectLookup as Lookup;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumerError {
@@ -53,23 +43,9 @@ pub async fn lookups(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Lookup>, ConsumerError> {
-    let rows = store
-        .subject_entries(subject, before.unwrap_or(i64::MAX), limit)
-        .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (stored, member_name) in rows {
-        let entry = stored.entry()?;
-        out.push(Lookup {
-            leaf_index: stored.leaf_index,
-            at: entry.at,
-            member_name,
-            actor: entry.actor.clone(),
-            action: entry.action,
-            purpose: entry.purpose,
-            outcome: entry.outcome,
-        });
-    }
-    Ok(out)
+    Ok(store
+        .subject_lookups(subject, before.unwrap_or(i64::MAX), limit)
+        .await?)
 }
 
 /// Everything the hub holds about one person, as the export file carries it.

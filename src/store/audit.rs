@@ -56,27 +56,32 @@ pub(super) struct EntryRecord {
     actor: Option<String>,
     subject_view: Option<Vec<u8>>,
     correlation_id: Option<String>,
-    /// Absent from queries that leave out the tree's join.
-    #[sqlx(default)]
     leaf_hash: Option<Vec<u8>>,
 }
 
-fn field<T: std::str::FromStr>(text: &str, field: &'static str) -> Result<T, Undecodable> {
+pub(super) fn field<T: std::str::FromStr>(
+    text: &str,
+    field: &'static str,
+) -> Result<T, Undecodable> {
     text.parse().map_err(|_| Undecodable { field })
+}
+
+pub(super) fn decode_actor(actor: Option<&str>) -> Result<Actor, Undecodable> {
+    Ok(match actor {
+        None => Actor::Member,
+        Some("person") => Actor::Person,
+        Some(a) => Actor::Operator(
+            a.strip_prefix("operator:")
+                .ok_or(Undecodable { field: "actor" })?
+                .to_string(),
+        ),
+    })
 }
 
 fn decode(r: &EntryRecord) -> Result<AuditEntry, Undecodable> {
     Ok(AuditEntry {
         at: from_millis(r.at),
-        actor: match r.actor.as_deref() {
-            None => Actor::Member,
-            Some("person") => Actor::Person,
-            Some(a) => Actor::Operator(
-                a.strip_prefix("operator:")
-                    .ok_or(Undecodable { field: "actor" })?
-                    .to_string(),
-            ),
-        },
+        actor: decode_actor(r.actor.as_deref())?,
         member_id: r.member_id,
         key_id: r.key_id.clone(),
         action: field::<Action>(&r.action, "action")?,
@@ -111,18 +116,9 @@ impl From<EntryRecord> for StoredEntry {
 const COLUMNS: usize = 15;
 /// Keeps each multi-row INSERT well under SQLite's and PostgreSQL's bind limits.
 const ROWS_PER_STATEMENT: usize = 500;
-/// An entry's own columns, on `audit_log a`. Its leaf hash is a row of `tlog_nodes`; a
-/// query that does not need it leaves out the join and reads one page per entry, not three.
-macro_rules! entry_fields {
-    () => {
-        "a.leaf_index, a.at, a.member_id, a.key_id, a.action, a.purpose, a.subject_token, \
-         a.key_version, a.outcome, a.request_id, a.redacted, a.entry_version, a.actor, \
-         a.subject_view, a.correlation_id"
-    };
-}
-pub(super) const ENTRY_FIELDS: &str = entry_fields!();
-/// [`ENTRY_FIELDS`] and the leaf hash, read from [`ENTRY_FROM`].
-const ENTRY_COLUMNS: &str = concat!(entry_fields!(), ", n.hash AS leaf_hash");
+const ENTRY_COLUMNS: &str = "a.leaf_index, a.at, a.member_id, a.key_id, a.action, a.purpose, \
+     a.subject_token, a.key_version, a.outcome, a.request_id, a.redacted, a.entry_version, \
+     a.actor, a.subject_view, a.correlation_id, n.hash AS leaf_hash";
 const ENTRY_FROM: &str =
     "audit_log a LEFT JOIN tlog_nodes n ON n.level = 0 AND n.idx = a.leaf_index";
 

@@ -29,6 +29,7 @@ pub use flags::{Idempotency, IdempotencyRecord};
 pub use indicators::ReportKind;
 pub use lookup::{LockedRead, SubjectRead};
 pub use members::{ApiKeyRow, AuthRow, MemberRow};
+pub use person::SubjectLookup;
 pub use revocation::AuthChanges;
 pub use rotation::{Batch, Cursor, TABLES, TokenTable};
 pub use sessions::SessionRow;
