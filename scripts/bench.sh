@@ -20,7 +20,9 @@
 #   BENCH_BATCHES         extra runs with this many identifiers per match request (default
 #                         "10 100"); printed as identifiers/s next to the 1-identifier run
 #   BENCH_RATES           fixed offered rates for oha -q RATE --latency-correction (default
-#                         "5000 10000"); empty skips them
+#                         "5000 10000"); empty skips them. Each row also gives what the
+#                         hub's audit writer did meanwhile (its /metrics, on a free port):
+#                         group commits/s, entries per commit, mean commit ms, busy share
 #   BENCH_CROWDSEC        1 (default) also measures CrowdSec's LAPI decision lookup
 #                         (scripts/bench/crowdsec.sh installs and starts it); 0 skips it
 #   BENCH_HUB_LOG         value of FRAUDHUB_LOG for the hub; default unset, i.e. the hub's
@@ -190,7 +192,7 @@ run_oha() {
     shift 2
     local out="$WORK/$name.json"
     oha -z "$DURATION" -c "$CONNS" -q "$rate" --latency-correction --no-tui --output-format json "$@" >"$out"
-    read -r O_RPS O_P50 O_P99 O_P999 O_MAX O_NON200 < <(python3 - "$out" <<'PY'
+    read -r O_RPS O_P50 O_P99 O_P999 O_MAX O_NON200 O_SECS < <(python3 - "$out" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 s, p = d["summary"], d["latencyPercentiles"]
@@ -200,10 +202,32 @@ codes = d.get("statusCodeDistribution", {})
 errors = {e: n for e, n in d.get("errorDistribution", {}).items() if "deadline" not in e}
 non200 = sum(n for c, n in codes.items() if c != "200") + sum(errors.values())
 ms = lambda v: "%.2f" % (v * 1000)
-print("%.0f" % s["requestsPerSec"], ms(p["p50"]), ms(p["p99"]), ms(p["p99.9"]), ms(s["slowest"]), non200)
+print("%.0f" % s["requestsPerSec"], ms(p["p50"]), ms(p["p99"]), ms(p["p99.9"]), ms(s["slowest"]), non200, s["total"])
 PY
     )
     log "$name: offered $rate/s, answered $O_RPS/s, p50 $O_P50 ms, p99 $O_P99 ms, p99.9 $O_P999 ms, max $O_MAX ms, $O_NON200 not 200"
+}
+
+# The audit writer's totals from the hub's /metrics: group commits, seconds spent in them,
+# entries committed.
+writer_totals() {
+    curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" | awk '
+        /^fraudhub_audit_commit_duration_seconds_count / {c = $2}
+        /^fraudhub_audit_commit_duration_seconds_sum / {s = $2}
+        /^fraudhub_audit_batch_size_sum / {e = $2}
+        END {print c + 0, s + 0, e + 0}'
+}
+
+# What the writer did between two writer_totals over SECS seconds, as table cells: group
+# commits per second, entries per commit, mean commit ms, and the share of the time the
+# writer was committing (near 100 %, requests queue behind it).
+writer_cells() {
+    awk -v a="$1" -v b="$2" -v secs="$3" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        c = y[1] - x[1]; t = y[2] - x[2]; e = y[3] - x[3]
+        if (c <= 0 || secs <= 0) { print "– | – | – | –"; exit }
+        printf "%.0f | %.1f | %.2f | %.0f%%", c / secs, e / c, t / c * 1000, t / secs * 100
+    }'
 }
 
 bench_backend() {
@@ -212,7 +236,9 @@ bench_backend() {
     mkdir -p "$DATA_DIR"
     # The load generator is one client address: lift the per-client limit (its default of
     # 1000/s is a flood guard, not what is being measured).
-    local env=(FRAUDHUB_DATA_DIR="$DATA_DIR" FRAUDHUB_IP_RATE_PER_SECOND=100000000 FRAUDHUB_IP_BURST=100000000)
+    METRICS_PORT=$(free_port)
+    local env=(FRAUDHUB_DATA_DIR="$DATA_DIR" FRAUDHUB_IP_RATE_PER_SECOND=100000000 FRAUDHUB_IP_BURST=100000000
+        FRAUDHUB_METRICS_LISTEN="127.0.0.1:$METRICS_PORT")
     if [ -n "$HUB_LOG" ]; then env+=(FRAUDHUB_LOG="$HUB_LOG"); fi
     case "$BACKEND" in
     sqlite)
@@ -280,9 +306,12 @@ bench_backend() {
     for rate in $RATES; do
         sleep 1
         log "$BACKEND: POST /v1/matches at a fixed $rate/s"
+        local w0 w1
+        w0=$(writer_totals)
         run_oha "$BACKEND-rate-$rate" "$rate" -m POST -H "Authorization: Bearer $key" \
             -H 'Content-Type: application/json' -d "$(match_body)" "$base/v1/matches"
-        RATE_ROWS+=("| $BACKEND | POST /v1/matches | $rate | $O_RPS | $O_P50 | $O_P99 | $O_P999 | $O_MAX | $O_NON200 |")
+        w1=$(writer_totals)
+        RATE_ROWS+=("| $BACKEND | POST /v1/matches | $rate | $O_RPS | $O_P50 | $O_P99 | $O_P999 | $O_MAX | $O_NON200 | $(writer_cells "$w0" "$w1" "$O_SECS") |")
     done
 
     sleep 1
@@ -353,7 +382,7 @@ if [ "${BENCH_CROWDSEC:-1}" = 1 ]; then
         for rate in $RATES; do
             sleep 1
             run_oha "crowdsec-rate-$rate" "$rate" -H "X-Api-Key: $CROWDSEC_KEY" -H "User-Agent: $CROWDSEC_USER_AGENT" "$CROWDSEC_URL"
-            RATE_ROWS+=("| CrowdSec LAPI | GET /v1/decisions?ip= | $rate | $O_RPS | $O_P50 | $O_P99 | $O_P999 | $O_MAX | $O_NON200 |")
+            RATE_ROWS+=("| CrowdSec LAPI | GET /v1/decisions?ip= | $rate | $O_RPS | $O_P50 | $O_P99 | $O_P999 | $O_MAX | $O_NON200 | | | | |")
         done
         HUB_PID=""
         crowdsec_stop || true
@@ -377,8 +406,10 @@ if [ "${#RATE_ROWS[@]}" -gt 0 ]; then
     echo
     echo "oha -z $DURATION -c $CONNS -q RATE --latency-correction (open loop; latencies in ms from each request's due time)"
     echo
-    echo "| server | endpoint | offered/s | answered/s | p50 | p99 | p99.9 | max | not 200 |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "(writer: the hub's audit group commits during the run, from its /metrics)"
+    echo
+    echo "| server | endpoint | offered/s | answered/s | p50 | p99 | p99.9 | max | not 200 | writer commits/s | entries per commit | mean commit ms | writer busy |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${RATE_ROWS[@]}"
 fi
 if [ "${#BATCH_ROWS[@]}" -gt 0 ]; then
