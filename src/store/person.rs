@@ -23,7 +23,8 @@ pub struct SubjectLookup {
     pub outcome: Outcome,
 }
 
-/// Exactly the columns the `audit_log_subject` index carries (migration 0011).
+/// What the page reads: the member's name, and columns the `audit_log_subject` index
+/// carries (migration 0011).
 #[derive(sqlx::FromRow)]
 struct LookupRecord {
     leaf_index: i64,
