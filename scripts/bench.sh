@@ -211,7 +211,12 @@ PY
 # The audit writer's totals from the hub's /metrics: group commits, seconds spent in them,
 # entries committed.
 writer_totals() {
-    curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" | awk '
+    local metrics
+    metrics=$(curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics") || {
+        echo "error: the hub's /metrics on port $METRICS_PORT did not answer" >&2
+        return 1
+    }
+    echo "$metrics" | awk '
         /^fraudhub_audit_commit_duration_seconds_count / {c = $2}
         /^fraudhub_audit_commit_duration_seconds_sum / {s = $2}
         /^fraudhub_audit_batch_size_sum / {e = $2}
