@@ -57,12 +57,18 @@ impl WriterHealth {
         self.busy_since.store(0, Ordering::Release);
     }
 
+    /// Whether the writer's owner has ended (a thread running the writer's commits
+    /// stops at its next batch).
+    pub(crate) fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
     pub(crate) fn ended_on_drop(self: &Arc<Self>) -> EndedOnDrop {
         EndedOnDrop(self.clone())
     }
 
     pub(crate) fn stall(&self, threshold: Duration, queued: usize) -> Option<WriterStall> {
-        if self.ended.load(Ordering::Acquire) {
+        if self.has_ended() {
             return Some(WriterStall::Ended);
         }
         let since = self.busy_since.load(Ordering::Acquire);
@@ -78,12 +84,6 @@ impl WriterHealth {
 /// Owned by the writer task; dropping it (the task returned, panicked or was aborted)
 /// marks the writer ended.
 pub(crate) struct EndedOnDrop(Arc<WriterHealth>);
-
-impl EndedOnDrop {
-    pub(crate) fn health(&self) -> &WriterHealth {
-        &self.0
-    }
-}
 
 impl Drop for EndedOnDrop {
     fn drop(&mut self) {

@@ -17,6 +17,7 @@ pub mod health;
 pub mod log;
 pub mod operator;
 pub mod verify;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,12 +26,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use entry::{Action, AuditEntry, Outcome, Purpose, Requester};
-use health::{EndedOnDrop, WriterHealth, WriterStall};
+use health::{WriterHealth, WriterStall};
 
-use crate::flags::rules::{Flag, FlagStatus};
-use crate::indicators::rules::{Indicator, IndicatorPolicy, IndicatorStatus};
+use crate::flags::rules::Flag;
+use crate::indicators::rules::{Indicator, IndicatorPolicy};
 use crate::pseudonym::Token;
-use crate::store::{LockedRead, LogHead, LogTx, Store, StoreError, SubjectRead, TreeGrowth};
+use crate::store::{LogHead, LogTx, Store, StoreError, TreeGrowth};
 use crate::tlog::{Blake3, Frontier, FrontierError};
 
 /// Cloned to every request of a failed group commit, so each keeps the cause.
@@ -140,7 +141,8 @@ impl AuditSink {
         let health = Arc::new(WriterHealth::new());
         // The guard goes into the task's future itself, so even a task aborted before
         // its first poll marks the writer ended when it is dropped.
-        let handle = tokio::spawn(writer(store, rx, batch_max, health.ended_on_drop()));
+        let alive = health.ended_on_drop();
+        let handle = tokio::spawn(writer::run(store, rx, batch_max, health.clone(), alive));
         (AuditSink { tx, health }, handle)
     }
 
@@ -182,19 +184,28 @@ pub async fn append(tx: &mut LogTx, entries: &[AuditEntry]) -> Result<u64, Audit
     if entries.is_empty() {
         return Ok(tx.head().size);
     }
-    let mut frontier = Frontier::<Blake3>::from_bytes(&tx.head().frontier)?;
-    let start = tx.head().size;
+    let growth = grow(tx.head(), entries)?;
+    tx.append(entries, growth).await?;
+    Ok(tx.head().size)
+}
+
+/// The leaf hashes of `entries` appended at `head`, the tree nodes they complete and the
+/// new head.
+fn grow(head: &LogHead, entries: &[AuditEntry]) -> Result<TreeGrowth, AuditError> {
+    let mut frontier = Frontier::<Blake3>::from_bytes(&head.frontier)?;
+    let start = head.size;
     let mut nodes = Vec::with_capacity(entries.len() * 2);
     for (i, e) in entries.iter().enumerate() {
         let made = frontier.append(entry::leaf_hash(e, start + i as u64))?;
         nodes.extend(made.into_iter().map(|(id, h)| (id, h.0)));
     }
-    let head = LogHead {
-        size: frontier.size(),
-        frontier: frontier.to_bytes(),
-    };
-    tx.append(entries, TreeGrowth { nodes, head }).await?;
-    Ok(tx.head().size)
+    Ok(TreeGrowth {
+        nodes,
+        head: LogHead {
+            size: frontier.size(),
+            frontier: frontier.to_bytes(),
+        },
+    })
 }
 
 /// Commits entries in a transaction of their own (operator actions from the CLI);
@@ -204,181 +215,4 @@ pub async fn write(store: &Store, entries: &[AuditEntry]) -> Result<u64, AuditEr
     let size = append(&mut tx, entries).await?;
     tx.commit().await?;
     Ok(size)
-}
-
-async fn writer(
-    store: Store,
-    mut rx: mpsc::Receiver<Pending>,
-    batch_max: usize,
-    alive: EndedOnDrop,
-) {
-    let health = alive.health();
-    let mut batch: Vec<Pending> = Vec::new();
-    let mut last_checkpoint = std::time::Instant::now();
-    while let Some(first) = rx.recv().await {
-        let mut rows = first.work.entries();
-        batch.push(first);
-        while rows < batch_max {
-            match rx.try_recv() {
-                Ok(p) => {
-                    rows += p.work.entries();
-                    batch.push(p);
-                }
-                Err(_) => break,
-            }
-        }
-        // A failed commit is answered and the loop goes on: the writer outlives a
-        // database outage and commits again once the pool reconnects.
-        health.busy();
-        let started = std::time::Instant::now();
-        let results = commit(&store, &mut batch, rows).await;
-        health.idle();
-        let ok = results.first().is_some_and(Result::is_ok);
-        crate::metrics::audit_committed(rows, started.elapsed(), ok, rx.len());
-        for (p, found) in batch.drain(..).zip(results) {
-            // A requester that gave up (timeout) no longer listens; nothing to do.
-            let _ = p.done.send(found);
-        }
-        if last_checkpoint.elapsed() >= WAL_CHECKPOINT_EVERY {
-            checkpoint_wal(&store).await;
-            last_checkpoint = std::time::Instant::now();
-        }
-    }
-    tracing::info!("audit writer flushed and stopped");
-}
-
-/// How often the writer copies SQLite's WAL into the database: at ~14 k audited matches
-/// per second the WAL grows by about 700 pages in this time, below the 1000 at which SQLite
-/// would checkpoint inside a commit while the commit's requests wait.
-const WAL_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
-
-/// A passive checkpoint of SQLite's WAL (nothing on PostgreSQL), run by the writer between
-/// its commits, so it never overlaps them. From a task beside the writer it met SQLite's
-/// WAL-reset bug while the hub linked SQLite 3.46 (docs/operations.md); on the 3.51.3 linked
-/// now that place would be safe, but it measured no faster (docs/benchmarks.md, step 9).
-async fn checkpoint_wal(store: &Store) {
-    if let Err(e) = store.checkpoint_wal().await {
-        tracing::warn!(error = %crate::errors::Chain(&e), "WAL checkpoint failed");
-    }
-}
-
-/// Commits one batch and returns each pending request's answer.
-async fn commit(
-    store: &Store,
-    batch: &mut [Pending],
-    rows: usize,
-) -> Vec<Result<Found, AuditError>> {
-    match commit_batch(store, batch).await {
-        Ok(found) => found.into_iter().map(Ok).collect(),
-        Err(failure) => {
-            if matches!(failure, AuditError::Unavailable(_)) {
-                tracing::warn!(error = %crate::errors::Chain(&failure), rows, "audit commit failed: database unavailable");
-            } else {
-                tracing::error!(error = %crate::errors::Chain(&failure), rows, "audit commit failed");
-            }
-            batch.iter().map(|_| Err(failure.clone())).collect()
-        }
-    }
-}
-
-async fn commit_batch(store: &Store, batch: &mut [Pending]) -> Result<Vec<Found>, AuditError> {
-    let lookups = batch.iter().filter_map(|p| match &p.work {
-        Work::Lookup(l) => Some(l),
-        Work::Append(_) => None,
-    });
-    let mut flaggable: Vec<&[u8]> = Vec::new();
-    let mut tokens: Vec<&[u8]> = Vec::new();
-    let mut earliest = None;
-    for l in lookups {
-        let at = l.requester.at;
-        earliest = Some(earliest.map_or(at, |e: chrono::DateTime<chrono::Utc>| e.min(at)));
-        for s in &l.subjects {
-            for t in std::iter::once(&s.token).chain(&s.previous) {
-                tokens.push(t.bytes.as_slice());
-                if s.flaggable {
-                    flaggable.push(t.bytes.as_slice());
-                }
-            }
-        }
-    }
-    for list in [&mut flaggable, &mut tokens] {
-        list.sort_unstable();
-        list.dedup();
-    }
-    // One read of each kind for every request, under the log lock; each request then
-    // keeps what was active at its own time.
-    let LockedRead {
-        mut tx,
-        flags,
-        indicators,
-    } = match earliest {
-        Some(at) => {
-            let read = SubjectRead {
-                flaggable: &flaggable,
-                tokens: &tokens,
-                at,
-            };
-            store.begin_log_reading(read).await?
-        }
-        None => LockedRead {
-            tx: store.begin_log().await?,
-            flags: Vec::new(),
-            indicators: Vec::new(),
-        },
-    };
-    let mut entries = Vec::new();
-    let mut answers = Vec::with_capacity(batch.len());
-    for p in batch.iter_mut() {
-        match &mut p.work {
-            Work::Append(own) => {
-                entries.append(own);
-                answers.push(Vec::new());
-            }
-            Work::Lookup(l) => {
-                let found: Found = l
-                    .subjects
-                    .iter()
-                    .map(|s| active_on(&flags, &indicators, s, l))
-                    .collect();
-                for (s, f) in l.subjects.iter().zip(&found) {
-                    entries.push(l.requester.entry(
-                        l.action,
-                        l.purpose,
-                        Some(s.token),
-                        (l.decide)(f),
-                    ));
-                }
-                answers.push(found);
-            }
-        }
-    }
-    append(&mut tx, &entries).await?;
-    tx.commit().await?;
-    Ok(answers)
-}
-
-fn active_on(
-    flags: &[Flag],
-    indicators: &[Indicator],
-    subject: &LookupSubject,
-    lookup: &Lookup,
-) -> Active {
-    let at = lookup.requester.at;
-    let is_subject = |bytes: &[u8; 32]| {
-        *bytes == subject.token.bytes || subject.previous.is_some_and(|p| p.bytes == *bytes)
-    };
-    Active {
-        flags: flags
-            .iter()
-            .filter(|f| subject.flaggable && is_subject(&f.subject.bytes))
-            .filter(|f| f.status(at) == FlagStatus::Active)
-            .cloned()
-            .collect(),
-        indicators: indicators
-            .iter()
-            .filter(|i| is_subject(&i.subject.bytes))
-            .filter(|i| i.status(at, &lookup.policy) == IndicatorStatus::Active)
-            .cloned()
-            .collect(),
-    }
 }

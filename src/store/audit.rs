@@ -345,7 +345,7 @@ fn values_rows(backend: Backend, first: usize, rows: usize, columns: usize) -> S
         .join(", ")
 }
 
-fn insert_entries_sql(backend: Backend, first: usize, rows: usize) -> String {
+pub(super) fn insert_entries_sql(backend: Backend, first: usize, rows: usize) -> String {
     format!(
         "INSERT INTO audit_log (leaf_index, at, member_id, key_id, action, purpose, subject_token, \
          key_version, outcome, request_id, entry_version, actor, subject_view, correlation_id, \
@@ -354,11 +354,54 @@ fn insert_entries_sql(backend: Backend, first: usize, rows: usize) -> String {
     )
 }
 
-fn insert_nodes_sql(backend: Backend, first: usize, rows: usize) -> String {
+pub(super) fn insert_nodes_sql(backend: Backend, first: usize, rows: usize) -> String {
     format!(
         "INSERT INTO tlog_nodes (level, idx, hash) VALUES {}",
         values_rows(backend, first, rows, 3)
     )
+}
+
+/// One entry's values in [`insert_entries_sql`]'s column order, at leaf `index`.
+pub(super) type EntryValues<'a> = (
+    i64,
+    i64,
+    Option<i64>,
+    Option<&'a str>,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a [u8]>,
+    Option<i64>,
+    &'a str,
+    &'a str,
+    i64,
+    Option<String>,
+    Option<&'a [u8]>,
+    Option<&'a str>,
+    Option<i64>,
+);
+
+pub(super) fn entry_values(e: &AuditEntry, index: u64) -> Result<EntryValues<'_>, StoreError> {
+    Ok((
+        audit_index(index)?,
+        to_millis(e.at),
+        e.member_id,
+        e.key_id.as_deref(),
+        e.action.as_str(),
+        e.purpose.map(Purpose::as_str),
+        e.subject_token.as_deref(),
+        e.key_version,
+        e.outcome.as_str(),
+        e.request_id.as_str(),
+        i64::from(e.entry_version),
+        match &e.actor {
+            Actor::Member => None,
+            operator => Some(operator.label()),
+        },
+        e.subject_view.as_deref(),
+        e.correlation_id.as_deref(),
+        // The subject index starts at the version the leaf records.
+        e.subject_token.as_ref().and(e.key_version),
+    ))
 }
 
 /// Binds `rows` in [`insert_entries_sql`]'s order, the first at leaf `first_index`.
@@ -368,26 +411,23 @@ fn bind_entries<'q>(
     first_index: u64,
 ) -> Result<AnyQuery<'q>, StoreError> {
     for (i, e) in rows.iter().enumerate() {
+        let v = entry_values(e, first_index + i as u64)?;
         q = q
-            .bind(audit_index(first_index + i as u64)?)
-            .bind(to_millis(e.at))
-            .bind(e.member_id)
-            .bind(e.key_id.as_deref())
-            .bind(e.action.as_str())
-            .bind(e.purpose.map(Purpose::as_str))
-            .bind(e.subject_token.as_deref())
-            .bind(e.key_version)
-            .bind(e.outcome.as_str())
-            .bind(e.request_id.as_str())
-            .bind(i64::from(e.entry_version))
-            .bind(match &e.actor {
-                Actor::Member => None,
-                operator => Some(operator.label()),
-            })
-            .bind(e.subject_view.as_deref())
-            .bind(e.correlation_id.as_deref())
-            // The subject index starts at the version the leaf records.
-            .bind(e.subject_token.as_ref().and(e.key_version));
+            .bind(v.0)
+            .bind(v.1)
+            .bind(v.2)
+            .bind(v.3)
+            .bind(v.4)
+            .bind(v.5)
+            .bind(v.6)
+            .bind(v.7)
+            .bind(v.8)
+            .bind(v.9)
+            .bind(v.10)
+            .bind(v.11)
+            .bind(v.12)
+            .bind(v.13)
+            .bind(v.14);
     }
     Ok(q)
 }

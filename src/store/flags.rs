@@ -14,7 +14,7 @@ use sqlx::AssertSqlSafe;
 
 /// The stored columns of one flag.
 #[derive(sqlx::FromRow)]
-struct FlagRecord {
+pub(super) struct FlagRecord {
     id: String,
     member_id: Option<i64>,
     subject_token: Vec<u8>,
@@ -49,6 +49,24 @@ impl TryFrom<FlagRecord> for Flag {
             created_at: from_millis(r.created_at),
             expires_at: from_millis(r.expires_at),
             lifted_at: r.lifted_at.map(from_millis),
+        })
+    }
+}
+
+impl FlagRecord {
+    /// The record from a row of the audit writer's own SQLite connection.
+    pub(super) fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(FlagRecord {
+            id: r.get("id")?,
+            member_id: r.get("member_id")?,
+            subject_token: r.get("subject_token")?,
+            key_version: r.get("key_version")?,
+            kind: r.get("kind")?,
+            consent_reference: r.get("consent_reference")?,
+            police_report_reference: r.get("police_report_reference")?,
+            created_at: r.get("created_at")?,
+            expires_at: r.get("expires_at")?,
+            lifted_at: r.get("lifted_at")?,
         })
     }
 }

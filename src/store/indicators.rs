@@ -13,7 +13,7 @@ use sqlx::AssertSqlSafe;
 
 /// The stored columns of one indicator, with the publisher's name when it chose to be named.
 #[derive(sqlx::FromRow)]
-struct IndicatorRecord {
+pub(super) struct IndicatorRecord {
     id: String,
     member_id: i64,
     identifier_kind: String,
@@ -69,6 +69,32 @@ impl TryFrom<IndicatorRecord> for Indicator {
             disputed_at: r.disputed_at.map(from_millis),
             dispute_upheld_at: r.dispute_upheld_at.map(from_millis),
             disclosed_as: r.disclosed_as,
+        })
+    }
+}
+
+impl IndicatorRecord {
+    /// The record from a row of the audit writer's own SQLite connection.
+    pub(super) fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(IndicatorRecord {
+            id: r.get("id")?,
+            member_id: r.get("member_id")?,
+            identifier_kind: r.get("identifier_kind")?,
+            subject_token: r.get("subject_token")?,
+            key_version: r.get("key_version")?,
+            category: r.get("category")?,
+            police_report_reference: r.get("police_report_reference")?,
+            confidence: r.get("confidence")?,
+            disclose_member: r.get("disclose_member")?,
+            note: r.get("note")?,
+            created_at: r.get("created_at")?,
+            valid_until: r.get("valid_until")?,
+            revoked_at: r.get("revoked_at")?,
+            sightings: r.get("sightings")?,
+            false_positive_reports: r.get("false_positive_reports")?,
+            disputed_at: r.get("disputed_at")?,
+            dispute_upheld_at: r.get("dispute_upheld_at")?,
+            disclosed_as: r.get("disclosed_as")?,
         })
     }
 }

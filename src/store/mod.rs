@@ -21,6 +21,7 @@ mod retention;
 mod revocation;
 mod rotation;
 mod sessions;
+mod sqlite_log;
 mod tlog;
 
 pub use audit::{LogHead, LogTx, StoredEntry, TreeGrowth, Undecodable, audit_index};
@@ -33,8 +34,10 @@ pub use person::SubjectLookup;
 pub use revocation::AuthChanges;
 pub use rotation::{Batch, Cursor, TABLES, TokenTable};
 pub use sessions::SessionRow;
+pub use sqlite_log::{SqliteLocked, SqliteLog, SqliteLogTx};
 pub use tlog::CheckpointRow;
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -49,6 +52,9 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// From the audit writer's own SQLite connection ([`SqliteLog`]).
+    #[error("database error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("not found")]
@@ -95,6 +101,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The database file, for SQLite on disk.
+    file: Option<PathBuf>,
     signal: revocation::AuthSignal,
 }
 
@@ -131,36 +139,31 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers proceed during the audit writer's commits;
-                        // synchronous=FULL keeps each group commit durable.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        // The default 2 MiB page cache makes every index insert on random
-                        // subject tokens a read syscall once the file outgrows it.
-                        conn.execute("PRAGMA cache_size = -65536").await?;
-                        // No memory-mapped reads (SQLite's default, stated because a 1 GiB
-                        // map was set here before): on a file that grows with every commit
-                        // the map is redone as it grows (munmap, a TLB flush on every core,
-                        // page faults), 7 % of SQLite's thread in a profile, and without it
-                        // audited matches ran 9–18 % faster (docs/benchmarks.md, step 10).
-                        conn.execute("PRAGMA mmap_size = 0").await?;
+                        conn.execute(AssertSqlSafe(sqlite_pragmas())).await?;
                     }
                     Ok(())
                 })
             })
             .connect_with(options)
             .await?;
+        let file = match backend {
+            Backend::Sqlite => database_file(url),
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             backend,
             signal: revocation::AuthSignal::for_url(url),
+            file,
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -222,6 +225,39 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// The settings of every SQLite connection: the pool's and the audit writer's own.
+fn sqlite_pragmas() -> String {
+    [
+        // WAL lets readers proceed during the audit writer's commits; synchronous=FULL
+        // keeps each group commit durable.
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = FULL",
+        "PRAGMA busy_timeout = 5000",
+        "PRAGMA foreign_keys = ON",
+        // The default 2 MiB page cache makes every index insert on random subject tokens
+        // a read syscall once the file outgrows it.
+        "PRAGMA cache_size = -65536",
+        // No memory-mapped reads (SQLite's default, stated because a 1 GiB map was set
+        // here before): on a file that grows with every commit the map is redone as it
+        // grows (munmap, a TLB flush on every core, page faults), 7 % of SQLite's thread
+        // in a profile, and without it audited matches ran 9–18 % faster
+        // (docs/benchmarks.md, step 10).
+        "PRAGMA mmap_size = 0",
+    ]
+    .join("; ")
+}
+
+/// The file a `sqlite:` URL names, unless the database is in memory.
+pub(crate) fn database_file(url: &str) -> Option<PathBuf> {
+    let path = sqlite_file(url).ok()?;
+    // sqlx names an in-memory database `file:sqlx-in-memory-N`.
+    let in_memory = path.as_os_str().is_empty()
+        || path == Path::new(":memory:")
+        || path.to_str().is_some_and(|p| p.starts_with("file:"))
+        || url.contains("mode=memory");
+    (!in_memory).then_some(path)
 }
 
 /// Placeholders for `n` values starting at parameter `first`, for IN-lists and multi-row

@@ -40,13 +40,13 @@ pub(crate) enum AuthSignal {
 impl AuthSignal {
     pub(crate) fn for_url(url: &str) -> AuthSignal {
         if url.starts_with("sqlite:") {
-            match super::sqlite_file(url) {
-                Ok(path) if !path.as_os_str().is_empty() && path != *":memory:" => {
+            match super::database_file(url) {
+                Some(path) => {
                     let mut name = path.into_os_string();
                     name.push("-auth");
                     AuthSignal::File(name.into())
                 }
-                _ => AuthSignal::None,
+                None => AuthSignal::None,
             }
         } else {
             AuthSignal::Notify(SecretString::from(url.to_string()))

@@ -1,0 +1,312 @@
+//! The writer: drains what is queued, commits it as one group and answers each request.
+//!
+//! On a SQLite file the group commit runs on a thread of its own with its own connection
+//! ([`SqliteLog`]); on PostgreSQL (and in-memory SQLite) it is a task on the pool. Both
+//! gather, decide and answer with the same functions here; only the four database steps
+//! (lock and read, append, commit, checkpoint) differ.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::health::{EndedOnDrop, WriterHealth};
+use super::{
+    Active, AuditEntry, AuditError, Found, Lookup, LookupSubject, Pending, Work, append, grow,
+};
+use crate::flags::rules::{Flag, FlagStatus};
+use crate::indicators::rules::{Indicator, IndicatorStatus};
+use crate::store::{LockedRead, SqliteLog, Store, SubjectRead};
+
+/// How often the writer copies SQLite's WAL into the database: at ~14 k audited matches
+/// per second the WAL grows by about 700 pages in this time, below the 1000 at which SQLite
+/// would checkpoint inside a commit while the commit's requests wait.
+const WAL_CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// The writer for `store`: a thread with its own connection on a SQLite file, else a task
+/// on the pool. `alive` is dropped when it ends, or when the returned future is dropped
+/// (an aborted task); a thread then stops before its next commit.
+pub(super) async fn run(
+    store: Store,
+    rx: mpsc::Receiver<Pending>,
+    batch_max: usize,
+    health: Arc<WriterHealth>,
+    alive: EndedOnDrop,
+) {
+    let log = match store.sqlite_log() {
+        Ok(log) => log,
+        Err(e) => {
+            // The pool path is as correct, only slower; the hub keeps serving.
+            tracing::error!(error = %crate::errors::Chain(&e), "the audit writer's own SQLite connection failed to open; committing through the pool");
+            None
+        }
+    };
+    match log {
+        Some(log) => {
+            let thread = tokio::task::spawn_blocking(move || {
+                on_thread(log, rx, batch_max, &health);
+            });
+            if let Err(e) = thread.await {
+                tracing::error!(error = %e, "audit writer thread ended abnormally");
+            }
+        }
+        None => on_pool(store, rx, batch_max, &health).await,
+    }
+    drop(alive);
+    tracing::info!("audit writer flushed and stopped");
+}
+
+async fn on_pool(
+    store: Store,
+    mut rx: mpsc::Receiver<Pending>,
+    batch_max: usize,
+    health: &WriterHealth,
+) {
+    let mut batch: Vec<Pending> = Vec::new();
+    let mut last_checkpoint = Instant::now();
+    while let Some(first) = rx.recv().await {
+        let rows = gather(first, &mut rx, batch_max, &mut batch);
+        health.busy();
+        let started = Instant::now();
+        let result = commit_on_pool(&store, &mut batch).await;
+        health.idle();
+        answer(&mut batch, result, rows, started, rx.len());
+        if last_checkpoint.elapsed() >= WAL_CHECKPOINT_EVERY {
+            report_checkpoint(store.checkpoint_wal().await);
+            last_checkpoint = Instant::now();
+        }
+    }
+}
+
+fn on_thread(
+    mut log: SqliteLog,
+    mut rx: mpsc::Receiver<Pending>,
+    batch_max: usize,
+    health: &WriterHealth,
+) {
+    let mut batch: Vec<Pending> = Vec::new();
+    let mut last_checkpoint = Instant::now();
+    while let Some(first) = rx.blocking_recv() {
+        let rows = gather(first, &mut rx, batch_max, &mut batch);
+        if health.has_ended() {
+            // The task that owned this thread was aborted: the requests dropped with the
+            // batch are answered "writer gone", like every one sent after.
+            return;
+        }
+        health.busy();
+        let started = Instant::now();
+        let result = commit_on_thread(&mut log, &mut batch);
+        health.idle();
+        answer(&mut batch, result, rows, started, rx.len());
+        if last_checkpoint.elapsed() >= WAL_CHECKPOINT_EVERY {
+            report_checkpoint(log.checkpoint_wal());
+            last_checkpoint = Instant::now();
+        }
+    }
+}
+
+/// Moves `first` and whatever else is queued, up to `batch_max` entries, into `batch`;
+/// returns the number of entries.
+fn gather(
+    first: Pending,
+    rx: &mut mpsc::Receiver<Pending>,
+    batch_max: usize,
+    batch: &mut Vec<Pending>,
+) -> usize {
+    let mut rows = first.work.entries();
+    batch.push(first);
+    while rows < batch_max {
+        match rx.try_recv() {
+            Ok(p) => {
+                rows += p.work.entries();
+                batch.push(p);
+            }
+            Err(_) => break,
+        }
+    }
+    rows
+}
+
+/// Answers every request of the batch with its own result, or all with the failure.
+/// A failed commit is answered and the writer goes on: it outlives a database outage and
+/// commits again once the database is back.
+fn answer(
+    batch: &mut Vec<Pending>,
+    result: Result<Vec<Found>, AuditError>,
+    rows: usize,
+    started: Instant,
+    queued: usize,
+) {
+    crate::metrics::audit_committed(rows, started.elapsed(), result.is_ok(), queued);
+    let results: Vec<Result<Found, AuditError>> = match result {
+        Ok(found) => found.into_iter().map(Ok).collect(),
+        Err(failure) => {
+            if matches!(failure, AuditError::Unavailable(_)) {
+                tracing::warn!(error = %crate::errors::Chain(&failure), rows, "audit commit failed: database unavailable");
+            } else {
+                tracing::error!(error = %crate::errors::Chain(&failure), rows, "audit commit failed");
+            }
+            batch.iter().map(|_| Err(failure.clone())).collect()
+        }
+    };
+    for (p, found) in batch.drain(..).zip(results) {
+        // A requester that gave up (timeout) no longer listens; nothing to do.
+        let _ = p.done.send(found);
+    }
+}
+
+/// A passive checkpoint's failure is logged; the next one tries again. Run between
+/// commits, so it never overlaps them. From a task beside the writer it met SQLite's
+/// WAL-reset bug while the hub linked SQLite 3.46 (docs/operations.md); on the 3.51.3
+/// linked now that place would be safe, but it measured no faster (docs/benchmarks.md,
+/// step 9).
+fn report_checkpoint(result: Result<(), crate::store::StoreError>) {
+    if let Err(e) = result {
+        tracing::warn!(error = %crate::errors::Chain(&e), "WAL checkpoint failed");
+    }
+}
+
+/// The tokens a batch's lookups read, and the earliest requester time among them.
+struct Subjects<'a> {
+    flaggable: Vec<&'a [u8]>,
+    tokens: Vec<&'a [u8]>,
+    earliest: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl<'a> Subjects<'a> {
+    fn of(batch: &'a [Pending]) -> Self {
+        let mut s = Subjects {
+            flaggable: Vec::new(),
+            tokens: Vec::new(),
+            earliest: None,
+        };
+        let lookups = batch.iter().filter_map(|p| match &p.work {
+            Work::Lookup(l) => Some(l),
+            Work::Append(_) => None,
+        });
+        for l in lookups {
+            let at = l.requester.at;
+            s.earliest = Some(s.earliest.map_or(at, |e| e.min(at)));
+            for subject in &l.subjects {
+                for t in std::iter::once(&subject.token).chain(&subject.previous) {
+                    s.tokens.push(t.bytes.as_slice());
+                    if subject.flaggable {
+                        s.flaggable.push(t.bytes.as_slice());
+                    }
+                }
+            }
+        }
+        for list in [&mut s.flaggable, &mut s.tokens] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        s
+    }
+
+    /// One read of each kind for every request, under the log lock; each request then
+    /// keeps what was active at its own time. `None` when the batch has no lookup.
+    fn read(&self) -> Option<SubjectRead<'_>> {
+        self.earliest.map(|at| SubjectRead {
+            flaggable: &self.flaggable,
+            tokens: &self.tokens,
+            at,
+        })
+    }
+}
+
+async fn commit_on_pool(store: &Store, batch: &mut [Pending]) -> Result<Vec<Found>, AuditError> {
+    let (mut tx, flags, indicators) = {
+        let subjects = Subjects::of(batch);
+        match subjects.read() {
+            Some(read) => {
+                let LockedRead {
+                    tx,
+                    flags,
+                    indicators,
+                } = store.begin_log_reading(read).await?;
+                (tx, flags, indicators)
+            }
+            None => (store.begin_log().await?, Vec::new(), Vec::new()),
+        }
+    };
+    let (entries, answers) = decide(batch, &flags, &indicators);
+    append(&mut tx, &entries).await?;
+    tx.commit().await?;
+    Ok(answers)
+}
+
+fn commit_on_thread(log: &mut SqliteLog, batch: &mut [Pending]) -> Result<Vec<Found>, AuditError> {
+    let mut locked = {
+        let subjects = Subjects::of(batch);
+        log.begin_reading(subjects.read())?
+    };
+    let (entries, answers) = decide(batch, &locked.flags, &locked.indicators);
+    if !entries.is_empty() {
+        let growth = grow(locked.tx.head(), &entries)?;
+        locked.tx.append(&entries, growth)?;
+    }
+    locked.tx.commit()?;
+    Ok(answers)
+}
+
+/// What each request is answered and the entries the batch appends, in queue order: an
+/// append's own entries, a lookup's one per subject with the outcome its rule gives.
+fn decide(
+    batch: &mut [Pending],
+    flags: &[Flag],
+    indicators: &[Indicator],
+) -> (Vec<AuditEntry>, Vec<Found>) {
+    let mut entries = Vec::new();
+    let mut answers = Vec::with_capacity(batch.len());
+    for p in batch.iter_mut() {
+        match &mut p.work {
+            Work::Append(own) => {
+                entries.append(own);
+                answers.push(Vec::new());
+            }
+            Work::Lookup(l) => {
+                let found: Found = l
+                    .subjects
+                    .iter()
+                    .map(|s| active_on(flags, indicators, s, l))
+                    .collect();
+                for (s, f) in l.subjects.iter().zip(&found) {
+                    entries.push(l.requester.entry(
+                        l.action,
+                        l.purpose,
+                        Some(s.token),
+                        (l.decide)(f),
+                    ));
+                }
+                answers.push(found);
+            }
+        }
+    }
+    (entries, answers)
+}
+
+fn active_on(
+    flags: &[Flag],
+    indicators: &[Indicator],
+    subject: &LookupSubject,
+    lookup: &Lookup,
+) -> Active {
+    let at = lookup.requester.at;
+    let is_subject = |bytes: &[u8; 32]| {
+        *bytes == subject.token.bytes || subject.previous.is_some_and(|p| p.bytes == *bytes)
+    };
+    Active {
+        flags: flags
+            .iter()
+            .filter(|f| subject.flaggable && is_subject(&f.subject.bytes))
+            .filter(|f| f.status(at) == FlagStatus::Active)
+            .cloned()
+            .collect(),
+        indicators: indicators
+            .iter()
+            .filter(|i| is_subject(&i.subject.bytes))
+            .filter(|i| i.status(at, &lookup.policy) == IndicatorStatus::Active)
+            .cloned()
+            .collect(),
+    }
+}
