@@ -147,7 +147,7 @@ pub struct LogTx {
 }
 
 /// Takes SQLite's write lock (which comes with a write, here a no-op one) and reads the head.
-pub(super) const LOCK_HEAD_SQLITE: &str =
+const LOCK_HEAD_SQLITE: &str =
     "UPDATE tlog_state SET size = size WHERE id = 1 RETURNING size, frontier";
 
 impl Store {
@@ -230,7 +230,7 @@ impl Store {
 
 impl LogTx {
     /// The transaction, with the head row its first statement locked and returned.
-    pub(super) fn locked(
+    fn locked(
         tx: sqlx::Transaction<'static, sqlx::Any>,
         head: Vec<AnyRow>,
     ) -> Result<LogTx, StoreError> {

@@ -2,9 +2,6 @@
 
 use chrono::{DateTime, Utc};
 
-use sqlx::FromRow;
-use sqlx::any::AnyRow;
-
 use super::numbered;
 use super::{LogTx, Store, StoreError, is_unique_violation, rows_for_tokens};
 use crate::clock::{from_millis, to_millis};
@@ -73,13 +70,6 @@ impl FlagRecord {
 
 fn flags_of(records: Vec<FlagRecord>) -> Result<Vec<Flag>, StoreError> {
     records.into_iter().map(Flag::try_from).collect()
-}
-
-/// Flags read by [`active_flags_sql`].
-pub(super) fn decode_flags(rows: Vec<AnyRow>) -> Result<Vec<Flag>, StoreError> {
-    rows.iter()
-        .map(|r| Flag::try_from(FlagRecord::from_row(r)?))
-        .collect()
 }
 
 /// An Idempotency-Key as the store sees it: a keyed hash, never the key itself.

@@ -2,9 +2,6 @@
 
 use chrono::{DateTime, Utc};
 
-use sqlx::FromRow;
-use sqlx::any::AnyRow;
-
 use super::{LogTx, Store, StoreError, is_unique_violation, rows_for_tokens};
 use crate::clock::{from_millis, to_millis};
 use crate::indicators::rules::Indicator;
@@ -118,13 +115,6 @@ pub(super) fn live_indicators_sql() -> String {
         "SELECT {COLUMNS} FROM {FROM} WHERE i.valid_until > {{now}} AND i.revoked_at IS NULL \
          AND i.subject_token IN ({{tokens}}) ORDER BY i.created_at, i.id"
     )
-}
-
-/// Indicators read by [`live_indicators_sql`].
-pub(super) fn decode_indicators(rows: Vec<AnyRow>) -> Result<Vec<Indicator>, StoreError> {
-    rows.iter()
-        .map(|r| Indicator::try_from(IndicatorRecord::from_row(r)?))
-        .collect()
 }
 
 /// Sighting (a confirmation) or false-positive report.

@@ -194,3 +194,67 @@ impl SqliteLogTx<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_in_memory_database_keeps_the_writer_on_the_pool() -> Result<(), StoreError> {
+        let store = Store::connect("sqlite::memory:", 1).await?;
+        assert!(store.sqlite_log()?.is_none());
+        Ok(())
+    }
+
+    /// Durability is the connection's: a writer connection without `synchronous = FULL`
+    /// would answer matches before their entries survive a power loss.
+    #[tokio::test]
+    async fn the_writers_connection_commits_as_durably_as_the_pool()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite:{}?mode=rwc", dir.path().join("hub.db").display());
+        let store = Store::connect(&url, 2).await?;
+        store.migrate().await?;
+        let log = store
+            .sqlite_log()?
+            .ok_or("a file database gets its own writer")?;
+        let pragma = |name: &str| -> rusqlite::Result<String> {
+            log.conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+                r.get::<_, rusqlite::types::Value>(0).map(|v| match v {
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    other => format!("{other:?}"),
+                })
+            })
+        };
+        assert_eq!(pragma("journal_mode")?, "wal");
+        assert_eq!(pragma("synchronous")?, "2", "2 is FULL");
+        assert_eq!(pragma("foreign_keys")?, "1");
+        assert_eq!(pragma("busy_timeout")?, "5000");
+        Ok(())
+    }
+
+    /// The writer's transaction is taken with the write lock held from its first statement,
+    /// so no other connection's commit falls between its read of the head and its append.
+    #[tokio::test]
+    async fn the_writers_transaction_holds_the_write_lock_from_the_start()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite:{}?mode=rwc", dir.path().join("hub.db").display());
+        let store = Store::connect(&url, 2).await?;
+        store.migrate().await?;
+        let mut log = store
+            .sqlite_log()?
+            .ok_or("a file database gets its own writer")?;
+        let other = Connection::open(dir.path().join("hub.db"))?;
+        let locked = log.begin_reading(None)?;
+        let refused = other.execute("UPDATE tlog_state SET size = size WHERE id = 1", []);
+        assert!(
+            matches!(&refused, Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)),
+            "another connection wrote while the writer held the log: {refused:?}"
+        );
+        locked.tx.commit()?;
+        other.execute("UPDATE tlog_state SET size = size WHERE id = 1", [])?;
+        Ok(())
+    }
+}
