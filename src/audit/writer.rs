@@ -43,11 +43,23 @@ pub(super) async fn run(
     };
     match log {
         Some(log) => {
-            let thread = tokio::task::spawn_blocking(move || {
-                on_thread(log, rx, batch_max, &health);
-            });
-            if let Err(e) = thread.await {
-                tracing::error!(error = %e, "audit writer thread ended abnormally");
+            // A named thread of its own (not tokio's blocking pool): operators find it in
+            // `top -H` and profiles, and it never waits behind other blocking work.
+            let (ended, thread_ended) = tokio::sync::oneshot::channel::<()>();
+            let spawned = std::thread::Builder::new()
+                .name("audit-writer".into())
+                .spawn(move || {
+                    on_thread(log, rx, batch_max, &health);
+                    let _ = ended.send(());
+                });
+            match spawned {
+                // Dropped without a send: the thread panicked.
+                Ok(_) => {
+                    if thread_ended.await.is_err() {
+                        tracing::error!("audit writer thread ended abnormally");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "the audit writer thread could not start"),
             }
         }
         None => on_pool(store, rx, batch_max, &health).await,
