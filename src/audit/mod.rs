@@ -1,7 +1,8 @@
 //! Audit trail with group commit, kept as a Merkle tree log.
 //!
 //! Every request that reads or writes personal data hands its entries to one writer
-//! task and waits until they are committed before answering. The writer drains
+//! (`writer`: a task, or on a SQLite file a thread of its own) and waits until they are
+//! committed before answering. The writer drains
 //! everything queued while the previous commit was in flight and commits it in one
 //! transaction, so many concurrent requests share one disk sync instead of paying one
 //! each. A match hands over its flag lookups too: the writer answers all of them with

@@ -199,6 +199,20 @@ impl SqliteLogTx<'_> {
 mod tests {
     use super::*;
 
+    type Setup = Result<(tempfile::TempDir, Store, SqliteLog), Box<dyn std::error::Error>>;
+
+    /// A migrated database file, its pool and the writer's own connection to it.
+    async fn migrated_file() -> Setup {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite:{}?mode=rwc", dir.path().join("hub.db").display());
+        let store = Store::connect(&url, 2).await?;
+        store.migrate().await?;
+        let log = store
+            .sqlite_log()?
+            .ok_or("a file database gets its own writer")?;
+        Ok((dir, store, log))
+    }
+
     #[tokio::test]
     async fn an_in_memory_database_keeps_the_writer_on_the_pool() -> Result<(), StoreError> {
         let store = Store::connect("sqlite::memory:", 1).await?;
@@ -211,13 +225,7 @@ mod tests {
     #[tokio::test]
     async fn the_writers_connection_commits_as_durably_as_the_pool()
     -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite:{}?mode=rwc", dir.path().join("hub.db").display());
-        let store = Store::connect(&url, 2).await?;
-        store.migrate().await?;
-        let log = store
-            .sqlite_log()?
-            .ok_or("a file database gets its own writer")?;
+        let (_dir, _store, log) = migrated_file().await?;
         let pragma = |name: &str| -> rusqlite::Result<String> {
             log.conn.query_row(&format!("PRAGMA {name}"), [], |r| {
                 r.get::<_, rusqlite::types::Value>(0).map(|v| match v {
@@ -239,13 +247,7 @@ mod tests {
     #[tokio::test]
     async fn the_writers_transaction_holds_the_write_lock_from_the_start()
     -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite:{}?mode=rwc", dir.path().join("hub.db").display());
-        let store = Store::connect(&url, 2).await?;
-        store.migrate().await?;
-        let mut log = store
-            .sqlite_log()?
-            .ok_or("a file database gets its own writer")?;
+        let (dir, _store, mut log) = migrated_file().await?;
         let other = Connection::open(dir.path().join("hub.db"))?;
         let locked = log.begin_reading(None)?;
         let refused = other.execute("UPDATE tlog_state SET size = size WHERE id = 1", []);
