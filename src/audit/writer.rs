@@ -322,3 +322,41 @@ fn active_on(
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::entry::Action;
+    use super::super::health::WriterStall;
+    use super::super::{AuditEntry, AuditError, AuditSink};
+    use crate::store::Store;
+
+    fn entry() -> AuditEntry {
+        AuditEntry::by_operator("test", Action::KeyRevoke, 1, None, chrono::Utc::now())
+    }
+
+    /// A writer whose task is aborted after its thread has started (as after a panic in
+    /// the task) commits nothing more: the thread stops at the next batch, whose requests
+    /// are told the writer is gone, as is every later one.
+    #[tokio::test]
+    async fn an_aborted_writer_commits_nothing_more() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite:{}?mode=rwc", dir.path().join("hub.db").display());
+        let store = Store::connect(&url, 2).await?;
+        store.migrate().await?;
+        let (sink, writer) = AuditSink::start(store.clone(), 16);
+        sink.record(vec![entry()]).await?;
+
+        writer.abort();
+        assert!(writer.await.is_err(), "the task was aborted");
+        for _ in 0..2 {
+            let after = sink.record(vec![entry()]).await;
+            assert!(matches!(after, Err(AuditError::WriterGone)), "{after:?}");
+        }
+        assert_eq!(store.audit_count().await?, 1);
+        assert_eq!(
+            sink.stall(std::time::Duration::from_secs(1)),
+            Some(WriterStall::Ended)
+        );
+        Ok(())
+    }
+}
