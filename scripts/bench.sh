@@ -167,7 +167,11 @@ run_wrk() {
     HUB_CPU=$(awk -v a="$hub_before" -v b="$hub_after" -v s="$secs" -v hz="$hz" 'BEGIN {printf "%.0f", (b - a) / hz / s * 100}')
     PG_CPU=$(awk -v a="$pg_before" -v b="$pg_after" -v s="$secs" -v hz="$hz" 'BEGIN {printf "%.0f", (b - a) / hz / s * 100}')
     MACHINE_BUSY=$(awk -v b0="$busy0" -v i0="$idle0" -v b="$busy" -v i="$idle" 'BEGIN {printf "%.0f", (b - b0) / ((b - b0) + (i - i0)) * 100}')
-    log "$name: $RPS req/s, p50 ${P50} ms, p99 ${P99} ms, $TOTAL requests, $NON2XX non-2xx, $ERRORS socket errors; CPU hub ${HUB_CPU}% postgres ${PG_CPU}% machine busy ${MACHINE_BUSY}%"
+    # CPU time of the hub and PostgreSQL per answered request, in µs: what a request costs
+    # whether or not the run was CPU-bound, and less moved by the machine's noise than
+    # requests/s (docs/benchmarks.md, step 12).
+    CPU_US=$(awk -v h="$((hub_after - hub_before))" -v p="$((pg_after - pg_before))" -v hz="$hz" -v n="$TOTAL" 'BEGIN {if (n > 0) printf "%.0f", (h + p) / hz / n * 1000000; else print "–"}')
+    log "$name: $RPS req/s, p50 ${P50} ms, p99 ${P99} ms, $TOTAL requests, $NON2XX non-2xx, $ERRORS socket errors; CPU hub ${HUB_CPU}% postgres ${PG_CPU}% machine busy ${MACHINE_BUSY}%, ${CPU_US} µs CPU per request"
 }
 
 audit_matches() { # count of match audit entries
@@ -297,7 +301,8 @@ bench_backend() {
     log "$BACKEND: GET /healthz"
     run_wrk "$BACKEND-healthz" "$base/healthz"
     local h_rps="$RPS" h_p50="$P50" h_p99="$P99"
-    ROWS+=("| $BACKEND | GET /healthz | $h_rps | $h_p50 | $h_p99 | $NON2XX | $ERRORS | $HUB_CPU% | $PG_CPU% | $MACHINE_BUSY% | |")
+    local h_cpu="$CPU_US"
+    ROWS+=("| $BACKEND | GET /healthz | $h_rps | $h_p50 | $h_p99 | $NON2XX | $ERRORS | $HUB_CPU% | $PG_CPU% | $MACHINE_BUSY% | $CPU_US | | |")
 
     local batch
     for batch in ${BENCH_BATCHES-10 100}; do
@@ -347,7 +352,9 @@ bench_backend() {
     diff=$((after - before - ok))
     local ratio
     ratio=$(awk -v m="$RPS" -v h="$h_rps" 'BEGIN {printf "%.1f%%", m / h * 100}')
-    ROWS+=("| $BACKEND | POST /v1/matches | $RPS | $P50 | $P99 | $NON2XX | $ERRORS | $HUB_CPU% | $PG_CPU% | $MACHINE_BUSY% | $ratio |")
+    local cpu_ratio
+    cpu_ratio=$(awk -v m="$CPU_US" -v h="$h_cpu" 'BEGIN {if (m > 0) printf "%.1f%%", h / m * 100; else print "–"}')
+    ROWS+=("| $BACKEND | POST /v1/matches | $RPS | $P50 | $P99 | $NON2XX | $ERRORS | $HUB_CPU% | $PG_CPU% | $MACHINE_BUSY% | $CPU_US | $ratio | $cpu_ratio |")
     BATCH_ROWS+=("| $BACKEND | 1 | $RPS | $(awk -v r="$RPS" 'BEGIN {printf "%.0f", r}') | $P50 | $P99 | $NON2XX | $HUB_CPU% | $PG_CPU% |")
     local verdict
     if [ "$diff" -eq 0 ]; then
@@ -383,7 +390,7 @@ if [ "${BENCH_CROWDSEC:-1}" = 1 ]; then
         BACKEND=crowdsec
         log "crowdsec $CROWDSEC_VERSION: GET /v1/decisions?ip=…"
         run_wrk crowdsec-decisions -H "X-Api-Key: $CROWDSEC_KEY" -H "User-Agent: $CROWDSEC_USER_AGENT" "$CROWDSEC_URL"
-        ROWS+=("| CrowdSec $CROWDSEC_VERSION LAPI | GET /v1/decisions?ip= (no audit) | $RPS | $P50 | $P99 | $NON2XX | $ERRORS | $HUB_CPU% | | $MACHINE_BUSY% | |")
+        ROWS+=("| CrowdSec $CROWDSEC_VERSION LAPI | GET /v1/decisions?ip= (no audit) | $RPS | $P50 | $P99 | $NON2XX | $ERRORS | $HUB_CPU% | | $MACHINE_BUSY% | $CPU_US | | |")
         for rate in $RATES; do
             sleep 1
             run_oha "crowdsec-rate-$rate" "$rate" -H "X-Api-Key: $CROWDSEC_KEY" -H "User-Agent: $CROWDSEC_USER_AGENT" "$CROWDSEC_URL"
@@ -400,8 +407,8 @@ fi
 echo
 echo "$BIN ($("$BIN" --version 2>/dev/null || echo unknown version)); wrk -t$THREADS -c$CONNS -d$DURATION --latency; hub and wrk on the same $(nproc)-core machine; $LOG_NOTE; latencies in ms"
 echo
-echo "| backend | endpoint | requests/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU | postgres CPU | machine busy | matches/healthz |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| backend | endpoint | requests/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU | postgres CPU | machine busy | server+postgres CPU µs/request | matches/healthz | healthz/match CPU per request |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "| backend | successful match requests (wrk) | match audit entries | check |"
