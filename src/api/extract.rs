@@ -368,7 +368,7 @@ mod tests {
     use super::{acceptable_correlation, parse_json_line};
     use crate::api::problem::ApiError;
 
-    #[derive(Debug, PartialEq, serde::Deserialize)]
+    #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Probe {
         purpose: String,
