@@ -20,6 +20,9 @@ pub mod operator;
 pub mod verify;
 mod writer;
 
+#[cfg(test)]
+mod pg_writer_tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,9 +1,10 @@
 //! The writer: drains what is queued, commits it as one group and answers each request.
 //!
 //! On a SQLite file the group commit runs on a thread of its own with its own connection
-//! ([`SqliteLog`]); on PostgreSQL (and in-memory SQLite) it is a task on the pool. Both
-//! gather, decide and answer with the same functions here; only the four database steps
-//! (lock and read, append, commit, checkpoint) differ.
+//! ([`SqliteLog`]); on PostgreSQL it is a task with a connection of its own that pipelines
+//! each commit ([`PgLog`]); on in-memory SQLite it is a task on the pool. All gather,
+//! decide and answer with the same functions here; only the database steps (lock and
+//! read, append, commit, checkpoint) differ.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use super::{
 };
 use crate::flags::rules::{Flag, FlagStatus};
 use crate::indicators::rules::{Indicator, IndicatorStatus};
-use crate::store::{LockedRead, SqliteLog, Store, SubjectRead};
+use crate::store::{LockedRead, PgLog, PgRead, SqliteLog, Store, StoreError, SubjectRead, Then};
 
 /// How often the writer copies SQLite's WAL into the database: at ~14 k audited matches
 /// per second the WAL grows by about 700 pages in this time, below the 1000 at which SQLite
@@ -62,7 +63,15 @@ pub(super) async fn run(
                 Err(e) => tracing::error!(error = %e, "the audit writer thread could not start"),
             }
         }
-        None => on_pool(store, rx, batch_max, &health).await,
+        None => match store.pg_log().await {
+            Ok(Some(pg)) => on_pg(pg, rx, batch_max, &health).await,
+            Ok(None) => on_pool(store, rx, batch_max, &health).await,
+            Err(e) => {
+                // As above: the pool path is as correct, only slower.
+                tracing::error!(error = %crate::errors::Chain(&e), "the audit writer's own PostgreSQL connection failed to open; committing through the pool");
+                on_pool(store, rx, batch_max, &health).await
+            }
+        },
     }
     drop(alive);
     tracing::info!("audit writer flushed and stopped");
@@ -87,6 +96,48 @@ async fn on_pool(
             report_checkpoint(store.checkpoint_wal().await);
             last_checkpoint = Instant::now();
         }
+    }
+}
+
+/// On PostgreSQL: each group commit's reads are sent behind the previous one's COMMIT,
+/// in the same round trip, whenever requests queued while it was being decided. Under
+/// load a group commit is then one round trip, not two ([`PgLog`]).
+async fn on_pg(
+    mut log: PgLog,
+    mut rx: mpsc::Receiver<Pending>,
+    batch_max: usize,
+    health: &WriterHealth,
+) {
+    let (mut batch, mut next): (Vec<Pending>, Vec<Pending>) = (Vec::new(), Vec::new());
+    let (mut rows, mut next_rows) = (0, 0);
+    // What the transaction begun for `batch` read, if the previous commit began it.
+    let mut begun: Option<Result<PgRead, StoreError>> = None;
+    loop {
+        if batch.is_empty() {
+            let Some(first) = rx.recv().await else { break };
+            rows = gather(first, &mut rx, batch_max, &mut batch);
+        }
+        health.busy();
+        let started = Instant::now();
+        let read = match begun.take() {
+            Some(read) => read,
+            None => log.begin_reading(Subjects::of(&batch).read()).await,
+        };
+        let result = match read {
+            Ok(read) => {
+                if let Ok(first) = rx.try_recv() {
+                    next_rows = gather(first, &mut rx, batch_max, &mut next);
+                }
+                let (result, then) = commit_on_pg(&mut log, &mut batch, read, &next).await;
+                begun = then;
+                result
+            }
+            Err(e) => Err(e.into()),
+        };
+        health.idle();
+        answer(&mut batch, result, rows, started, rx.len());
+        std::mem::swap(&mut batch, &mut next);
+        rows = next_rows;
     }
 }
 
@@ -245,6 +296,39 @@ async fn commit_on_pool(store: &Store, batch: &mut [Pending]) -> Result<Vec<Foun
     append(&mut tx, &entries).await?;
     tx.commit().await?;
     Ok(answers)
+}
+
+/// Commits `batch` in the transaction that read `read`, and begins `next`'s behind it
+/// (if any requests are in it). Returns the batch's answers and what `next` read.
+async fn commit_on_pg(
+    log: &mut PgLog,
+    batch: &mut [Pending],
+    read: PgRead,
+    next: &[Pending],
+) -> (
+    Result<Vec<Found>, AuditError>,
+    Option<Result<PgRead, StoreError>>,
+) {
+    let (entries, answers) = decide(batch, &read.flags, &read.indicators);
+    let growth = if entries.is_empty() {
+        None
+    } else {
+        match grow(&read.head, &entries) {
+            Ok(growth) => Some(growth),
+            Err(e) => {
+                log.rollback().await;
+                return (Err(e), None);
+            }
+        }
+    };
+    let subjects = Subjects::of(next);
+    let then = if next.is_empty() {
+        Then::Stop
+    } else {
+        Then::Begin(subjects.read())
+    };
+    let (committed, begun) = log.commit(&entries, growth, then).await;
+    (committed.map(|()| answers).map_err(AuditError::from), begun)
 }
 
 fn commit_on_thread(log: &mut SqliteLog, batch: &mut [Pending]) -> Result<Vec<Found>, AuditError> {

@@ -345,11 +345,14 @@ fn values_rows(backend: Backend, first: usize, rows: usize, columns: usize) -> S
         .join(", ")
 }
 
+/// The columns an entry is written to, in [`entry_values`]' order.
+pub(super) const ENTRY_INSERT_COLUMNS: &str = "leaf_index, at, member_id, key_id, action, purpose, \
+     subject_token, key_version, outcome, request_id, entry_version, actor, subject_view, \
+     correlation_id, subject_token_version";
+
 pub(super) fn insert_entries_sql(backend: Backend, first: usize, rows: usize) -> String {
     format!(
-        "INSERT INTO audit_log (leaf_index, at, member_id, key_id, action, purpose, subject_token, \
-         key_version, outcome, request_id, entry_version, actor, subject_view, correlation_id, \
-         subject_token_version) VALUES {}",
+        "INSERT INTO audit_log ({ENTRY_INSERT_COLUMNS}) VALUES {}",
         values_rows(backend, first, rows, COLUMNS)
     )
 }

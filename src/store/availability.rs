@@ -12,6 +12,8 @@ impl StoreError {
         match self {
             StoreError::Db(e) => is_connection_error(e),
             StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => is_connection_error(e),
+            StoreError::Postgres(e) => is_lost_connection(e),
+            StoreError::Lost => true,
             _ => false,
         }
     }
@@ -27,6 +29,20 @@ pub(crate) fn is_connection_error(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => db.code().is_some_and(|c| is_unavailable_code(&c)),
         _ => false,
     }
+}
+
+/// The same for the audit writer's own connection: closed, not made, or refused by a
+/// server that is going away.
+fn is_lost_connection(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        return is_unavailable_code(code.code());
+    }
+    // Connecting and I/O failures carry the I/O error; a statement the server refused
+    // has a code, and one the client could not encode has neither.
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 /// PostgreSQL SQLSTATEs that mean the server, not the statement, is the problem.

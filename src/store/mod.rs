@@ -17,6 +17,7 @@ mod indicators;
 mod lookup;
 mod members;
 mod person;
+mod pg_log;
 mod retention;
 mod revocation;
 mod rotation;
@@ -31,6 +32,7 @@ pub use indicators::ReportKind;
 pub use lookup::{LockedRead, SubjectRead};
 pub use members::{ApiKeyRow, AuthRow, MemberRow};
 pub use person::SubjectLookup;
+pub use pg_log::{PgLog, PgRead, Then};
 pub use revocation::AuthChanges;
 pub use rotation::{Batch, Cursor, TABLES, TokenTable};
 pub use sessions::SessionRow;
@@ -55,6 +57,9 @@ pub enum StoreError {
     /// From the audit writer's own SQLite connection ([`SqliteLog`]).
     #[error("database error: {0}")]
     Sqlite(#[source] rusqlite::Error),
+    /// From the PostgreSQL audit writer's own connection ([`PgLog`]).
+    #[error("database error: {0}")]
+    Postgres(#[source] tokio_postgres::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("not found")]
@@ -67,6 +72,9 @@ pub enum StoreError {
     },
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// The connection a transaction was open on is gone, and the transaction with it.
+    #[error("the database connection was lost")]
+    Lost,
 }
 
 impl StoreError {
@@ -104,6 +112,8 @@ pub struct Store {
     /// The database file, for SQLite on disk.
     file: Option<PathBuf>,
     signal: revocation::AuthSignal,
+    /// For the audit writer's own connection, on PostgreSQL.
+    pg_url: Option<pg_log::PgUrl>,
 }
 
 impl Store {
@@ -154,6 +164,7 @@ impl Store {
             pool,
             backend,
             signal: revocation::AuthSignal::for_url(url),
+            pg_url: pg_log::url_for(backend, url),
             file,
         })
     }
