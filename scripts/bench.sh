@@ -185,6 +185,7 @@ ROWS=()
 CHECKS=()
 BATCH_ROWS=()
 RATE_ROWS=()
+WRK_WRITER_ROWS=()
 
 match_body() { echo "{\"purpose\":\"account_opening\",\"identifiers\":[{\"kind\":\"se_personal_number\",\"value\":\"$PN\"}]}"; }
 
@@ -328,7 +329,11 @@ bench_backend() {
     local before after ok diff
     before=$(audit_matches)
     log "$BACKEND: POST /v1/matches (1 identifier)"
+    local w_start w_end
+    w_start=$(writer_totals)
     BENCH_KEY="$key" run_wrk "$BACKEND-matches" -s "$LUA" "$base/v1/matches"
+    w_end=$(writer_totals)
+    WRK_WRITER_ROWS+=("| $BACKEND | $(writer_cells "$w_start" "$w_end" "${DURATION%s}") |")
     # Let requests that were in flight when wrk stopped finish, then stop the hub cleanly
     # (SIGTERM drains and flushes the audit writer) before counting.
     sleep 1
@@ -410,6 +415,12 @@ echo
 echo "| backend | endpoint | requests/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU | postgres CPU | machine busy | server+postgres CPU µs/request | matches/healthz | healthz/match CPU per request |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${ROWS[@]}"
+echo
+echo "The audit writer during the single-identifier wrk run (the hub's /metrics): group commits, and the share of the run spent committing."
+echo
+echo "| backend | writer commits/s | entries per commit | mean commit ms | writer busy |"
+echo "|---|---:|---:|---:|---:|"
+printf '%s\n' "${WRK_WRITER_ROWS[@]}"
 echo
 echo "| backend | successful match requests (wrk) | match audit entries | check |"
 echo "|---|---:|---:|---|"
