@@ -16,6 +16,7 @@ type Outcome = Result<(), Box<dyn std::error::Error>>;
 struct PgDb {
     admin: String,
     name: String,
+    url: String,
     store: Store,
     side: tokio_postgres::Client,
 }
@@ -43,6 +44,7 @@ impl PgDb {
         Ok(Some(PgDb {
             admin,
             name,
+            url,
             store,
             side,
         }))
@@ -286,5 +288,25 @@ async fn the_writer_connects_again_after_losing_its_connection() -> Outcome {
         "the writer's connections: {after:?}"
     );
     assert_eq!(db.store.audit_count().await?, 2);
+    db.drop().await
+}
+
+/// A database URL that sqlx takes and tokio-postgres does not (here a parameter only sqlx
+/// knows) leaves the writer on the pool: slower, as correct, and matches keep working.
+#[tokio::test]
+async fn a_url_only_sqlx_reads_keeps_the_writer_on_the_pool() -> Outcome {
+    let Some(db) = PgDb::new().await? else {
+        return Ok(());
+    };
+    let url = format!("{}?statement-cache-capacity=50", db.url);
+    let store = Store::connect(&url, 2).await?;
+    assert!(store.pg_log().await.is_err(), "tokio-postgres took the URL");
+
+    let (sink, _writer) = AuditSink::start(store.clone(), 16);
+    sink.record(vec![entry()]).await?;
+    sink.record(vec![entry()]).await?;
+    assert_eq!(db.head_size().await?, 2);
+    assert!(db.writer_pids().await?.is_empty(), "a writer connection was made");
+    store.close().await;
     db.drop().await
 }
