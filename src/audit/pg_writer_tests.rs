@@ -306,7 +306,10 @@ async fn a_url_only_sqlx_reads_keeps_the_writer_on_the_pool() -> Outcome {
     sink.record(vec![entry()]).await?;
     sink.record(vec![entry()]).await?;
     assert_eq!(db.head_size().await?, 2);
-    assert!(db.writer_pids().await?.is_empty(), "a writer connection was made");
+    assert!(
+        db.writer_pids().await?.is_empty(),
+        "a writer connection was made"
+    );
     store.close().await;
     db.drop().await
 }
