@@ -50,41 +50,18 @@ impl TryFrom<FlagRecord> for Flag {
     }
 }
 
-impl FlagRecord {
-    /// The record from a row of the audit writer's own SQLite connection.
-    pub(super) fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(FlagRecord {
-            id: r.get("id")?,
-            member_id: r.get("member_id")?,
-            subject_token: r.get("subject_token")?,
-            key_version: r.get("key_version")?,
-            kind: r.get("kind")?,
-            consent_reference: r.get("consent_reference")?,
-            police_report_reference: r.get("police_report_reference")?,
-            created_at: r.get("created_at")?,
-            expires_at: r.get("expires_at")?,
-            lifted_at: r.get("lifted_at")?,
-        })
-    }
-}
-
-impl FlagRecord {
-    /// The record from a row of the PostgreSQL audit writer's own connection.
-    pub(super) fn from_pg(r: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
-        Ok(FlagRecord {
-            id: r.try_get("id")?,
-            member_id: r.try_get("member_id")?,
-            subject_token: r.try_get("subject_token")?,
-            key_version: r.try_get("key_version")?,
-            kind: r.try_get("kind")?,
-            consent_reference: r.try_get("consent_reference")?,
-            police_report_reference: r.try_get("police_report_reference")?,
-            created_at: r.try_get("created_at")?,
-            expires_at: r.try_get("expires_at")?,
-            lifted_at: r.try_get("lifted_at")?,
-        })
-    }
-}
+writer_row_readers!(FlagRecord {
+    id,
+    member_id,
+    subject_token,
+    key_version,
+    kind,
+    consent_reference,
+    police_report_reference,
+    created_at,
+    expires_at,
+    lifted_at,
+});
 
 fn flags_of(records: Vec<FlagRecord>) -> Result<Vec<Flag>, StoreError> {
     records.into_iter().map(Flag::try_from).collect()

@@ -70,57 +70,26 @@ impl TryFrom<IndicatorRecord> for Indicator {
     }
 }
 
-impl IndicatorRecord {
-    /// The record from a row of the audit writer's own SQLite connection.
-    pub(super) fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(IndicatorRecord {
-            id: r.get("id")?,
-            member_id: r.get("member_id")?,
-            identifier_kind: r.get("identifier_kind")?,
-            subject_token: r.get("subject_token")?,
-            key_version: r.get("key_version")?,
-            category: r.get("category")?,
-            police_report_reference: r.get("police_report_reference")?,
-            confidence: r.get("confidence")?,
-            disclose_member: r.get("disclose_member")?,
-            note: r.get("note")?,
-            created_at: r.get("created_at")?,
-            valid_until: r.get("valid_until")?,
-            revoked_at: r.get("revoked_at")?,
-            sightings: r.get("sightings")?,
-            false_positive_reports: r.get("false_positive_reports")?,
-            disputed_at: r.get("disputed_at")?,
-            dispute_upheld_at: r.get("dispute_upheld_at")?,
-            disclosed_as: r.get("disclosed_as")?,
-        })
-    }
-}
-
-impl IndicatorRecord {
-    /// The record from a row of the PostgreSQL audit writer's own connection.
-    pub(super) fn from_pg(r: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
-        Ok(IndicatorRecord {
-            id: r.try_get("id")?,
-            member_id: r.try_get("member_id")?,
-            identifier_kind: r.try_get("identifier_kind")?,
-            subject_token: r.try_get("subject_token")?,
-            key_version: r.try_get("key_version")?,
-            category: r.try_get("category")?,
-            police_report_reference: r.try_get("police_report_reference")?,
-            confidence: r.try_get("confidence")?,
-            disclose_member: r.try_get("disclose_member")?,
-            note: r.try_get("note")?,
-            created_at: r.try_get("created_at")?,
-            valid_until: r.try_get("valid_until")?,
-            revoked_at: r.try_get("revoked_at")?,
-            sightings: r.try_get("sightings")?,
-            false_positive_reports: r.try_get("false_positive_reports")?,
-            disputed_at: r.try_get("disputed_at")?,
-            dispute_upheld_at: r.try_get("dispute_upheld_at")?,
-            disclosed_as: r.try_get("disclosed_as")?,
-        })
-    }
-}
+writer_row_readers!(IndicatorRecord {
+    id,
+    member_id,
+    identifier_kind,
+    subject_token,
+    key_version,
+    category,
+    police_report_reference,
+    confidence,
+    disclose_member,
+    note,
+    created_at,
+    valid_until,
+    revoked_at,
+    sightings,
+    false_positive_reports,
+    disputed_at,
+    dispute_upheld_at,
+    disclosed_as,
+});
 
 fn indicators_of(records: Vec<IndicatorRecord>) -> Result<Vec<Indicator>, StoreError> {
     records.into_iter().map(Indicator::try_from).collect()

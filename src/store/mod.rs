@@ -7,6 +7,24 @@
 //! per table, into the domain's types (times, kinds, statuses); the store applies no
 //! rule of its own beyond what a query states.
 
+/// Defines how a record is read from a row of the audit writer's own connections, column
+/// by column under the field's name: `read` for its SQLite connection (`sqlite_log`),
+/// `from_pg` for its PostgreSQL one (`pg_log`). The pool reads the same records through
+/// `sqlx::FromRow`.
+macro_rules! writer_row_readers {
+    ($record:ident { $($field:ident),* $(,)? }) => {
+        impl $record {
+            pub(super) fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok($record { $($field: r.get(stringify!($field))?,)* })
+            }
+
+            pub(super) fn from_pg(r: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+                Ok($record { $($field: r.try_get(stringify!($field))?,)* })
+            }
+        }
+    };
+}
+
 mod audit;
 mod availability;
 mod backup;
