@@ -17,16 +17,18 @@ use super::{
 };
 use crate::flags::rules::{Flag, FlagStatus};
 use crate::indicators::rules::{Indicator, IndicatorStatus};
-use crate::store::{LockedRead, PgLog, PgRead, SqliteLog, Store, StoreError, SubjectRead, Then};
+use crate::store::{
+    Backend, LockedRead, PgLog, PgRead, SqliteLog, Store, StoreError, SubjectRead, Then,
+};
 
 /// How often the writer copies SQLite's WAL into the database: at ~14 k audited matches
 /// per second the WAL grows by about 700 pages in this time, below the 1000 at which SQLite
 /// would checkpoint inside a commit while the commit's requests wait.
 const WAL_CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
-/// The writer for `store`: a thread with its own connection on a SQLite file, else a task
-/// on the pool. `alive` is dropped when it ends, or when the returned future is dropped
-/// (an aborted task); a thread then stops before its next commit.
+/// The writer for `store`: a thread with its own connection on a SQLite file or
+/// PostgreSQL, else a task on the pool. `alive` is dropped when it ends, or when the
+/// returned future is dropped (an aborted task); a thread then stops before its next commit.
 pub(super) async fn run(
     store: Store,
     rx: mpsc::Receiver<Pending>,
@@ -42,39 +44,86 @@ pub(super) async fn run(
             None
         }
     };
-    match log {
+    let on_the_pool = match log {
         Some(log) => {
-            // A named thread of its own (not tokio's blocking pool): operators find it in
-            // `top -H` and profiles, and it never waits behind other blocking work.
-            let (ended, thread_ended) = tokio::sync::oneshot::channel::<()>();
-            let spawned = std::thread::Builder::new()
-                .name("audit-writer".into())
-                .spawn(move || {
-                    on_thread(log, rx, batch_max, &health);
-                    let _ = ended.send(());
-                });
-            match spawned {
-                // Dropped without a send: the thread panicked.
-                Ok(_) => {
-                    if thread_ended.await.is_err() {
-                        tracing::error!("audit writer thread ended abnormally");
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "the audit writer thread could not start"),
-            }
+            let health = health.clone();
+            on_own_thread(move || on_thread(log, rx, batch_max, &health)).await;
+            None
         }
-        None => match store.pg_log().await {
-            Ok(Some(pg)) => on_pg(pg, rx, batch_max, &health).await,
-            Ok(None) => on_pool(store, rx, batch_max, &health).await,
-            Err(e) => {
-                // As above: the pool path is as correct, only slower.
-                tracing::error!(error = %crate::errors::Chain(&e), "the audit writer's own PostgreSQL connection failed to open; committing through the pool");
-                on_pool(store, rx, batch_max, &health).await
-            }
-        },
+        None if store.backend() == Backend::Postgres => {
+            pg_on_own_thread(store.clone(), rx, batch_max, health.clone()).await
+        }
+        None => Some(rx),
+    };
+    if let Some(rx) = on_the_pool {
+        on_pool(store, rx, batch_max, &health).await;
     }
     drop(alive);
     tracing::info!("audit writer flushed and stopped");
+}
+
+/// Runs `writer` on a named thread of its own (not tokio's blocking pool: operators find
+/// it in `top -H` and profiles, and it never waits behind other blocking work) and waits
+/// for it to end.
+async fn on_own_thread(writer: impl FnOnce() + Send + 'static) {
+    let (ended, thread_ended) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("audit-writer".into())
+        .spawn(move || {
+            writer();
+            let _ = ended.send(());
+        });
+    match spawned {
+        // Dropped without a send: the thread panicked.
+        Ok(_) => {
+            if thread_ended.await.is_err() {
+                tracing::error!("audit writer thread ended abnormally");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "the audit writer thread could not start"),
+    }
+}
+
+/// The PostgreSQL writer on a thread of its own, with a single-threaded runtime for it and
+/// its connection: on the hub's runtime every answer from the server waited for a worker
+/// to poll the connection and then the writer, behind the request tasks queued there,
+/// while the next group's requests waited on the head lock (docs/benchmarks.md, "Issue
+/// 14", step 14). Gives the queue back if the connection cannot be made at start.
+async fn pg_on_own_thread(
+    store: Store,
+    rx: mpsc::Receiver<Pending>,
+    batch_max: usize,
+    health: Arc<WriterHealth>,
+) -> Option<mpsc::Receiver<Pending>> {
+    let (give_back, given_back) = tokio::sync::oneshot::channel();
+    on_own_thread(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                tracing::error!(error = %e, "the audit writer's runtime could not start; committing through the pool");
+                let _ = give_back.send(rx);
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            match store.pg_log().await {
+                Ok(Some(pg)) => on_pg(pg, rx, batch_max, &health).await,
+                Ok(None) => {
+                    let _ = give_back.send(rx);
+                }
+                Err(e) => {
+                    // As on SQLite: the pool path is as correct, only slower.
+                    tracing::error!(error = %crate::errors::Chain(&e), "the audit writer's own PostgreSQL connection failed to open; committing through the pool");
+                    let _ = give_back.send(rx);
+                }
+            }
+        });
+    })
+    .await;
+    given_back.await.ok()
 }
 
 async fn on_pool(
@@ -116,6 +165,10 @@ async fn on_pg(
         if batch.is_empty() {
             let Some(first) = rx.recv().await else { break };
             rows = gather(first, &mut rx, batch_max, &mut batch);
+        }
+        if health.has_ended() {
+            // As on the SQLite thread: the task that owned this thread was aborted.
+            return;
         }
         health.busy();
         let started = Instant::now();
