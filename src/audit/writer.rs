@@ -1,8 +1,8 @@
 //! The writer: drains what is queued, commits it as one group and answers each request.
 //!
 //! On a SQLite file the group commit runs on a thread of its own with its own connection
-//! ([`SqliteLog`]); on PostgreSQL it is a task with a connection of its own that pipelines
-//! each commit ([`PgLog`]); on in-memory SQLite it is a task on the pool. All gather,
+//! ([`SqliteLog`]); on PostgreSQL too, with a connection of its own that pipelines each
+//! commit ([`PgLog`]); on in-memory SQLite it is a task on the pool. All gather,
 //! decide and answer with the same functions here; only the database steps (lock and
 //! read, append, commit, checkpoint) differ.
 
