@@ -333,3 +333,29 @@ async fn an_aborted_writer_commits_nothing_more() -> Outcome {
     assert_eq!(db.store.audit_count().await?, 1);
     db.drop().await
 }
+
+/// An append refused before anything is sent (here a new head shorter than the entries)
+/// ends its transaction at once too, rather than leaving the head locked until the next.
+#[tokio::test]
+async fn an_append_refused_before_sending_releases_the_head_lock() -> Outcome {
+    let Some(db) = PgDb::new().await? else {
+        return Ok(());
+    };
+    let mut log = db.store.pg_log().await?.ok_or("PostgreSQL gets a writer")?;
+    let read = log.begin_reading(None).await?;
+    let growth = TreeGrowth {
+        nodes: Vec::new(),
+        head: read.head.clone(),
+    };
+    let (committed, begun) = log.commit(&[entry()], Some(growth), Then::Stop).await;
+    assert!(
+        matches!(&committed, Err(StoreError::Corrupt { .. })),
+        "{committed:?}"
+    );
+    assert!(begun.is_none());
+    assert!(db.head_lock_is_free().await?, "the head stayed locked");
+    log.begin_reading(None).await?;
+    let (committed, _) = log.commit(&[], None, Then::Stop).await;
+    committed?;
+    db.drop().await
+}

@@ -203,7 +203,11 @@ impl PgLog {
             .as_ref()
             .map(|(entries, growth)| Append::of(entries, growth.as_ref()))
         {
-            Some(Err(e)) => return (Some(Err(e)), None),
+            Some(Err(e)) => {
+                // Nothing was sent: end the transaction here, as after a failed read.
+                release(c, s, open).await;
+                return (Some(Err(e)), None);
+            }
             Some(Ok(append)) => Some(append),
             None => None,
         };
