@@ -314,23 +314,13 @@ async fn a_url_only_sqlx_reads_keeps_the_writer_on_the_pool() -> Outcome {
     db.drop().await
 }
 
-/// As on SQLite: a writer whose task is aborted (as after a panic in it) commits nothing
-/// more; its thread stops at the next batch, whose requests are told the writer is gone.
+/// As on SQLite (the same scenario): a writer whose task is aborted commits nothing more.
 #[tokio::test]
 async fn an_aborted_writer_commits_nothing_more() -> Outcome {
     let Some(db) = PgDb::new().await? else {
         return Ok(());
     };
-    let (sink, writer) = AuditSink::start(db.store.clone(), 16);
-    sink.record(vec![entry()]).await?;
-
-    writer.abort();
-    assert!(writer.await.is_err(), "the task was aborted");
-    for _ in 0..2 {
-        let after = sink.record(vec![entry()]).await;
-        assert!(matches!(after, Err(AuditError::WriterGone)), "{after:?}");
-    }
-    assert_eq!(db.store.audit_count().await?, 1);
+    super::writer::tests::an_aborted_writer_commits_nothing_more_on(&db.store).await?;
     db.drop().await
 }
 

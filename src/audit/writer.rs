@@ -461,7 +461,7 @@ fn active_on(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::entry::Action;
     use super::super::health::WriterStall;
     use super::super::{AuditEntry, AuditError, AuditSink};
@@ -473,13 +473,10 @@ mod tests {
 
     /// A writer whose task is aborted after its thread has started (as after a panic in
     /// the task) commits nothing more: the thread stops at the next batch, whose requests
-    /// are told the writer is gone, as is every later one.
-    #[tokio::test]
-    async fn an_aborted_writer_commits_nothing_more() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite:{}?mode=rwc", dir.path().join("hub.db").display());
-        let store = Store::connect(&url, 2).await?;
-        store.migrate().await?;
+    /// are told the writer is gone, as is every later one. Run on both engines' writers.
+    pub(in crate::audit) async fn an_aborted_writer_commits_nothing_more_on(
+        store: &Store,
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let (sink, writer) = AuditSink::start(store.clone(), 16);
         sink.record(vec![entry()]).await?;
 
@@ -495,5 +492,14 @@ mod tests {
             Some(WriterStall::Ended)
         );
         Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_aborted_writer_commits_nothing_more() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite:{}?mode=rwc", dir.path().join("hub.db").display());
+        let store = Store::connect(&url, 2).await?;
+        store.migrate().await?;
+        an_aborted_writer_commits_nothing_more_on(&store).await
     }
 }
