@@ -51,8 +51,8 @@ impl std::fmt::Debug for PgUrl {
 pub struct PgLog {
     config: tokio_postgres::Config,
     conn: Option<Connected>,
-    /// A transaction may still be open on the connection (its reads failed, or it was
-    /// dropped before its commit): the next one rolls it back first.
+    /// A transaction may still be open on the connection (it failed and so did the
+    /// ROLLBACK sent after it): the next one rolls it back first.
     open: bool,
 }
 
@@ -114,14 +114,14 @@ impl Store {
             conn: None,
             open: false,
         };
-        log.connected().await?;
+        log.connect_if_lost().await?;
         Ok(Some(log))
     }
 }
 
 impl PgLog {
     /// The connection, made again if it was lost.
-    async fn connected(&mut self) -> Result<&Connected, StoreError> {
+    async fn connect_if_lost(&mut self) -> Result<(), StoreError> {
         if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
             self.conn = None;
         }
@@ -136,9 +136,7 @@ impl PgLog {
             self.open = false;
             self.conn = Some(Connected { client, s });
         }
-        self.conn
-            .as_ref()
-            .ok_or_else(|| StoreError::corrupt("the audit writer's connection is missing"))
+        Ok(())
     }
 
     /// Begins a transaction, locks and reads the head and, under the lock, the active
@@ -147,7 +145,7 @@ impl PgLog {
         &mut self,
         read: Option<SubjectRead<'_>>,
     ) -> Result<PgRead, StoreError> {
-        self.connected().await?;
+        self.connect_if_lost().await?;
         let (_, begun) = self.send(None, Then::Begin(read)).await;
         begun.unwrap_or_else(|| Err(StoreError::corrupt("the reads were not sent")))
     }
