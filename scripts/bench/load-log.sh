@@ -7,7 +7,7 @@
 #
 # The entries have examples/scale_bench.rs's columns, sizes and subject tokens (a quarter as
 # many people as entries, scattered over the subject index), and the tree gets every node
-# a log of that size has. Leaf hashes, nodes and the frontier are random bytes of the right
+# a log of that size has (leaf hashes in the entries' rows, as the hub writes them). Leaf hashes, nodes and the frontier are random bytes of the right
 # shape: the tables, indexes and pages are a real log's, the hashes do not verify (`fraudhub
 # audit verify` fails on such a log; it is for benchmarks only). The hub appends to it
 # normally afterwards.
@@ -44,6 +44,7 @@ sqlite)
     KEY_ID="printf('k%015x', i % 97)"
     REQUEST_ID="printf('%08x-0000-4000-8000-%012x', i >> 48, i & 281474976710655)"
     REFERENCE="randomblob(16)"
+    LEAF="randomblob(32)"
     SORT_MEMORY="PRAGMA cache_size = -1000000;"
     ;;
 postgres)
@@ -53,6 +54,7 @@ postgres)
     KEY_ID="'k' || lpad(to_hex(i % 97), 15, '0')"
     REQUEST_ID="lpad(to_hex(i >> 48), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i & 281474976710655), 12, '0')"
     REFERENCE="decode(lpad(to_hex(i), 32, '0'), 'hex')"
+    LEAF="decode(lpad(to_hex(i), 64, '0'), 'hex')"
     SORT_MEMORY="SET maintenance_work_mem = '1GB';"
     ;;
 *)
@@ -83,9 +85,10 @@ fi
 for ((a = FROM; a < TO; a += CHUNK)); do
     b=$((a + CHUNK < TO ? a + CHUNK : TO))
     # Node (level, idx) exists once the tree holds its whole span: idx < size >> level.
+    # Level 0, the leaf hashes, goes into the entries' rows (migration 0012).
     # PostgreSQL loads the two tables at once, on two connections.
     (
-        for ((level = 0; (b >> level) > (a >> level); level++)); do
+        for ((level = 1; (b >> level) > (a >> level); level++)); do
             q "INSERT INTO tlog_nodes (level, idx, hash) $(nodes "$level" $((a >> level)) $(((b >> level) - 1)))"
         done
     ) &
@@ -96,10 +99,10 @@ for ((a = FROM; a < TO; a += CHUNK)); do
     fi
     q "INSERT INTO audit_log (leaf_index, at, member_id, key_id, action, purpose, subject_token,
          key_version, outcome, request_id, entry_version, actor, subject_view, correlation_id,
-         subject_token_version)
+         subject_token_version, leaf_hash)
        SELECT i, $BASE_MS + i / 16, 1 + i % 7, $KEY_ID, 'match', 'account_opening', $SUBJECT, 1,
          CASE WHEN i % 50 = 0 THEN 'flagged' ELSE 'clear' END, $REQUEST_ID, 3, NULL, $REFERENCE,
-         NULL, 1
+         NULL, 1, $LEAF
        FROM $(series "$a" $((b - 1)))"
     [ -z "$nodes_pid" ] || wait "$nodes_pid"
     echo "load-log: $b entries" >&2

@@ -198,12 +198,17 @@ pub async fn append(tx: &mut LogTx, entries: &[AuditEntry]) -> Result<u64, Audit
 fn grow(head: &LogHead, entries: &[AuditEntry]) -> Result<TreeGrowth, AuditError> {
     let mut frontier = Frontier::<Blake3>::from_bytes(&head.frontier)?;
     let start = head.size;
-    let mut nodes = Vec::with_capacity(entries.len() * 2);
+    let mut leaves = Vec::with_capacity(entries.len());
+    let mut nodes = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
-        let made = frontier.append(entry::leaf_hash(e, start + i as u64))?;
-        nodes.extend(made.into_iter().map(|(id, h)| (id, h.0)));
+        let leaf = entry::leaf_hash(e, start + i as u64);
+        leaves.push(leaf.0);
+        let made = frontier.append(leaf)?;
+        // The first is the leaf itself, stored with its entry.
+        nodes.extend(made.into_iter().skip(1).map(|(id, h)| (id, h.0)));
     }
     Ok(TreeGrowth {
+        leaves,
         nodes,
         head: LogHead {
             size: frontier.size(),

@@ -235,6 +235,7 @@ async fn a_refused_append_leaves_the_next_transaction_its_reads() -> Outcome {
         .await?;
     // Values the append is refused on before any of them matters: leaf 0 is taken.
     let growth = TreeGrowth {
+        leaves: vec![[0; 32]],
         nodes: Vec::new(),
         head: LogHead {
             size: 1,
@@ -334,6 +335,7 @@ async fn an_append_refused_before_sending_releases_the_head_lock() -> Outcome {
     let mut log = db.store.pg_log().await?.ok_or("PostgreSQL gets a writer")?;
     let read = log.begin_reading(None).await?;
     let growth = TreeGrowth {
+        leaves: vec![[0; 32]],
         nodes: Vec::new(),
         head: read.head.clone(),
     };

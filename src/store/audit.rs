@@ -113,12 +113,13 @@ impl From<EntryRecord> for StoredEntry {
     }
 }
 
-const COLUMNS: usize = 15;
+const COLUMNS: usize = 16;
 /// Keeps each multi-row INSERT well under SQLite's and PostgreSQL's bind limits.
 const ROWS_PER_STATEMENT: usize = 500;
 const ENTRY_COLUMNS: &str = "a.leaf_index, a.at, a.member_id, a.key_id, a.action, a.purpose, \
      a.subject_token, a.key_version, a.outcome, a.request_id, a.redacted, a.entry_version, \
-     a.actor, a.subject_view, a.correlation_id, n.hash AS leaf_hash";
+     a.actor, a.subject_view, a.correlation_id, COALESCE(a.leaf_hash, n.hash) AS leaf_hash";
+/// Leaf hashes of entries written before migration 0012 are level-0 rows of `tlog_nodes`.
 const ENTRY_FROM: &str =
     "audit_log a LEFT JOIN tlog_nodes n ON n.level = 0 AND n.idx = a.leaf_index";
 
@@ -129,12 +130,34 @@ pub struct LogHead {
     pub frontier: Vec<u8>,
 }
 
-/// What an append writes besides the entries: the tree nodes they completed and the new
-/// head. Computed by the audit module from [`LogHead`].
+/// What an append writes besides the entries: their leaf hashes, the tree nodes above
+/// the leaves they completed and the new head. Computed by the audit module from
+/// [`LogHead`].
+///
+/// A leaf hash is written in its entry's row (`audit_log.leaf_hash`), not as a level-0
+/// row of `tlog_nodes`: one row and one index entry fewer per entry (docs/audit.md,
+/// "Storage"). Logs written before migration 0012 keep their level-0 rows, and every read
+/// of a leaf hash falls back to them.
 #[derive(Debug)]
 pub struct TreeGrowth {
+    /// One per appended entry, in order.
+    pub leaves: Vec<[u8; 32]>,
+    /// Level 1 and up.
     pub nodes: Vec<(NodeId, [u8; 32])>,
     pub head: LogHead,
+}
+
+impl TreeGrowth {
+    /// The leaf hashes of `entries`; refused unless there is exactly one per entry, as
+    /// entries would otherwise be written that the tree does not hold.
+    pub(super) fn leaves_of(&self, entries: &[AuditEntry]) -> Result<&[[u8; 32]], StoreError> {
+        if entries.len() != self.leaves.len() {
+            return Err(StoreError::corrupt(
+                "an append without a leaf hash per entry",
+            ));
+        }
+        Ok(&self.leaves)
+    }
 }
 
 /// A transaction on the log. Beginning one takes SQLite's write lock / PostgreSQL's row
@@ -260,7 +283,7 @@ impl LogTx {
     ) -> Result<(), StoreError> {
         let backend = backend_of(&self.tx);
         let start = self.head.size;
-        let head = growth.head;
+        let leaves = growth.leaves_of(entries)?;
         // Each call is a hand-off to sqlx's SQLite thread, made while every waiting request
         // holds on the write lock: on SQLite the last (for a group commit, the only) chunk
         // of entries, of nodes and the head update go as one call. PostgreSQL takes one
@@ -279,10 +302,16 @@ impl LogTx {
             .enumerate()
         {
             let sql = insert_entries_sql(backend, 1, chunk.len());
-            let first = start + (c * ROWS_PER_STATEMENT) as u64;
-            bind_entries(sqlx::query(AssertSqlSafe(sql)), chunk, first)?
-                .execute(&mut *self.tx)
-                .await?;
+            let first = c * ROWS_PER_STATEMENT;
+            let hashes = &leaves[first..first + chunk.len()];
+            bind_entries(
+                sqlx::query(AssertSqlSafe(sql)),
+                chunk,
+                hashes,
+                start + first as u64,
+            )?
+            .execute(&mut *self.tx)
+            .await?;
         }
         for chunk in growth.nodes[..nodes_split].chunks(ROWS_PER_STATEMENT) {
             let sql = insert_nodes_sql(backend, 1, chunk.len());
@@ -312,16 +341,21 @@ impl LogTx {
         let sql = writes.join("; ");
         let mut q = sqlx::query(AssertSqlSafe(sql));
         if !entries.is_empty() {
-            q = bind_entries(q, entries, start + entries_split as u64)?;
+            q = bind_entries(
+                q,
+                entries,
+                &leaves[entries_split..],
+                start + entries_split as u64,
+            )?;
         }
         if !nodes.is_empty() {
             q = bind_nodes(q, nodes)?;
         }
-        q.bind(audit_index(head.size)?)
-            .bind(head.frontier.as_slice())
+        q.bind(audit_index(growth.head.size)?)
+            .bind(growth.head.frontier.as_slice())
             .execute(&mut *self.tx)
             .await?;
-        self.head = head;
+        self.head = growth.head;
         Ok(())
     }
 
@@ -348,7 +382,7 @@ fn values_rows(backend: Backend, first: usize, rows: usize, columns: usize) -> S
 /// The columns an entry is written to, in [`entry_values`]' order.
 pub(super) const ENTRY_INSERT_COLUMNS: &str = "leaf_index, at, member_id, key_id, action, purpose, \
      subject_token, key_version, outcome, request_id, entry_version, actor, subject_view, \
-     correlation_id, subject_token_version";
+     correlation_id, subject_token_version, leaf_hash";
 
 pub(super) fn insert_entries_sql(backend: Backend, first: usize, rows: usize) -> String {
     format!(
@@ -381,9 +415,14 @@ pub(super) type EntryValues<'a> = (
     Option<&'a [u8]>,
     Option<&'a str>,
     Option<i64>,
+    &'a [u8],
 );
 
-pub(super) fn entry_values(e: &AuditEntry, index: u64) -> Result<EntryValues<'_>, StoreError> {
+pub(super) fn entry_values<'a>(
+    e: &'a AuditEntry,
+    index: u64,
+    leaf_hash: &'a [u8; 32],
+) -> Result<EntryValues<'a>, StoreError> {
     Ok((
         audit_index(index)?,
         to_millis(e.at),
@@ -404,17 +443,20 @@ pub(super) fn entry_values(e: &AuditEntry, index: u64) -> Result<EntryValues<'_>
         e.correlation_id.as_deref(),
         // The subject index starts at the version the leaf records.
         e.subject_token.as_ref().and(e.key_version),
+        leaf_hash.as_slice(),
     ))
 }
 
-/// Binds `rows` in [`insert_entries_sql`]'s order, the first at leaf `first_index`.
+/// Binds `rows` with their leaf hashes in [`insert_entries_sql`]'s order, the first at
+/// leaf `first_index`.
 fn bind_entries<'q>(
     mut q: AnyQuery<'q>,
     rows: &'q [AuditEntry],
+    leaves: &'q [[u8; 32]],
     first_index: u64,
 ) -> Result<AnyQuery<'q>, StoreError> {
-    for (i, e) in rows.iter().enumerate() {
-        let v = entry_values(e, first_index + i as u64)?;
+    for (i, (e, leaf)) in rows.iter().zip(leaves).enumerate() {
+        let v = entry_values(e, first_index + i as u64, leaf)?;
         q = q
             .bind(v.0)
             .bind(v.1)
@@ -430,7 +472,8 @@ fn bind_entries<'q>(
             .bind(v.11)
             .bind(v.12)
             .bind(v.13)
-            .bind(v.14);
+            .bind(v.14)
+            .bind(v.15);
     }
     Ok(q)
 }

@@ -335,7 +335,7 @@ impl<'a> Append<'a> {
             .checked_sub(entries.len() as u64)
             .ok_or_else(|| StoreError::corrupt("the new head is shorter than the append"))?;
         Ok(Some(Append {
-            entries: EntryColumns::of(entries, start)?,
+            entries: EntryColumns::of(entries, g.leaves_of(entries)?, start)?,
             nodes: node_columns(&g.nodes)?,
             size: audit_index(g.head.size)?,
             frontier: &g.head.frontier,
@@ -391,13 +391,18 @@ struct EntryColumns<'a> {
     subject_view: Vec<Option<&'a [u8]>>,
     correlation_id: Vec<Option<&'a str>>,
     subject_token_version: Vec<Option<i64>>,
+    leaf_hash: Vec<&'a [u8]>,
 }
 
 impl<'a> EntryColumns<'a> {
-    fn of(entries: &'a [AuditEntry], start: u64) -> Result<Self, StoreError> {
+    fn of(
+        entries: &'a [AuditEntry],
+        leaves: &'a [[u8; 32]],
+        start: u64,
+    ) -> Result<Self, StoreError> {
         let mut c = EntryColumns::default();
-        for (i, e) in entries.iter().enumerate() {
-            let v = entry_values(e, start + i as u64)?;
+        for (i, (e, leaf)) in entries.iter().zip(leaves).enumerate() {
+            let v = entry_values(e, start + i as u64, leaf)?;
             c.leaf_index.push(v.0);
             c.at.push(v.1);
             c.member_id.push(v.2);
@@ -413,11 +418,12 @@ impl<'a> EntryColumns<'a> {
             c.subject_view.push(v.12);
             c.correlation_id.push(v.13);
             c.subject_token_version.push(v.14);
+            c.leaf_hash.push(v.15);
         }
         Ok(c)
     }
 
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 15] {
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 16] {
         [
             &self.leaf_index,
             &self.at,
@@ -434,6 +440,7 @@ impl<'a> EntryColumns<'a> {
             &self.subject_view,
             &self.correlation_id,
             &self.subject_token_version,
+            &self.leaf_hash,
         ]
     }
 }
@@ -452,10 +459,10 @@ impl Statements {
             "WITH entries AS (INSERT INTO audit_log ({ENTRY_INSERT_COLUMNS}) SELECT * FROM unnest(\
              $1::int8[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], \
              $7::bytea[], $8::int8[], $9::text[], $10::text[], $11::int8[], $12::text[], \
-             $13::bytea[], $14::text[], $15::int8[])), \
+             $13::bytea[], $14::text[], $15::int8[], $16::bytea[])), \
              nodes AS (INSERT INTO tlog_nodes (level, idx, hash) \
-             SELECT * FROM unnest($16::int8[], $17::int8[], $18::bytea[])) \
-             UPDATE tlog_state SET size = $19, frontier = $20 WHERE id = 1"
+             SELECT * FROM unnest($17::int8[], $18::int8[], $19::bytea[])) \
+             UPDATE tlog_state SET size = $20, frontier = $21 WHERE id = 1"
         );
         let sql = [
             "ROLLBACK".to_string(),

@@ -165,12 +165,13 @@ impl SqliteLogTx<'_> {
         growth: TreeGrowth,
     ) -> Result<(), StoreError> {
         let start = self.head.size;
+        let leaves = growth.leaves_of(entries)?;
         {
             let mut insert = self
                 .tx
                 .prepare_cached(&insert_entries_sql(Backend::Sqlite, 1, 1))?;
-            for (i, e) in entries.iter().enumerate() {
-                insert.execute(entry_values(e, start + i as u64)?)?;
+            for (i, (e, leaf)) in entries.iter().zip(leaves).enumerate() {
+                insert.execute(entry_values(e, start + i as u64, leaf)?)?;
             }
             let mut insert = self
                 .tx

@@ -56,7 +56,40 @@ impl Store {
                 out.insert(id, hash);
             }
         }
+        self.leaf_hashes(ids, &mut out).await?;
         Ok(out)
+    }
+
+    /// Adds the leaf hashes among `ids` that are not level-0 rows of `tlog_nodes`: since
+    /// migration 0012 they are written in their entry's row.
+    async fn leaf_hashes(
+        &self,
+        ids: &[NodeId],
+        out: &mut HashMap<NodeId, Hash>,
+    ) -> Result<(), StoreError> {
+        let leaves = ids
+            .iter()
+            .filter(|id| id.level == 0 && !out.contains_key(id))
+            .map(|id| audit_index(id.index))
+            .collect::<Result<Vec<_>, _>>()?;
+        for chunk in leaves.chunks(NODES_PER_QUERY) {
+            let sql = format!(
+                "SELECT leaf_index, leaf_hash FROM audit_log \
+                 WHERE leaf_hash IS NOT NULL AND leaf_index IN ({})",
+                super::placeholders(self.backend(), 1, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (i64, Vec<u8>)>(AssertSqlSafe(sql));
+            for index in chunk {
+                q = q.bind(*index);
+            }
+            for (index, hash) in q.fetch_all(self.pool()).await? {
+                let index = u64::try_from(index).map_err(|_| StoreError::corrupt("leaf index"))?;
+                let hash = Hash::from_slice(&hash)
+                    .map_err(|e| StoreError::corrupt_because("leaf hash", e))?;
+                out.insert(NodeId::leaf(index), hash);
+            }
+        }
+        Ok(())
     }
 
     /// Stores a checkpoint; a concurrent instance may have signed the same size first,

@@ -473,6 +473,77 @@ async fn tamper(db: &TestDb, statements: &[&'static str]) {
     pool.close().await;
 }
 
+async fn count(db: &TestDb, sql: &'static str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    n
+}
+
+/// Leaf hashes are written in their entries' rows, not as level-0 tree nodes; a log
+/// written before that (level-0 rows, no hash in the entry) still shows, proves and
+/// verifies every entry, old and new alike.
+#[tokio::test]
+async fn entries_written_before_and_after_leaf_hashes_moved_into_their_rows_all_prove() -> TestResult
+{
+    let hub = TestHub::start().await;
+    let key = auditor(&hub, "bank-a").await;
+    for _ in 0..4 {
+        assert_eq!(hub.match_one(&key, PN).await.0, 200);
+    }
+    let db = hub.stop().await;
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM tlog_nodes WHERE level = 0").await,
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM audit_log WHERE leaf_hash IS NOT NULL"
+        )
+        .await,
+        4
+    );
+    // The first three as an older hub wrote them.
+    tamper(&db, &[
+        "INSERT INTO tlog_nodes (level, idx, hash) SELECT 0, leaf_index, leaf_hash FROM audit_log WHERE leaf_index < 3",
+        "UPDATE audit_log SET leaf_hash = NULL WHERE leaf_index < 3",
+    ])
+    .await;
+
+    let hub = TestHub::start_on(db, |_| {}).await;
+    for _ in 0..3 {
+        assert_eq!(hub.match_one(&key, PN).await.0, 200);
+    }
+    let cp = checkpoint(&hub).await;
+    assert_eq!(cp.size, 7);
+    let (status, entries) = hub.get("/v1/audit/entries?from=0&limit=100", &key).await;
+    assert_eq!(status, 200);
+    for index in 0..7u64 {
+        let (status, proof) = hub
+            .get(
+                &format!("/v1/audit/entries/{index}/inclusion?tree_size=7"),
+                &key,
+            )
+            .await;
+        assert_eq!(status, 200, "{proof}");
+        let path: Vec<Hash> = proof["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(hash)
+            .collect();
+        let leaf = hash(&entries[index as usize]["leaf_hash"]);
+        verify_inclusion::<Blake3>(index, 7, &leaf, &path, &cp.root)?;
+    }
+    let db = hub.stop().await;
+    let (ok, text) = cli_verify(&db);
+    assert!(ok, "{text}");
+    assert!(text.contains("7 entries"), "{text}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn audit_verify_accepts_an_intact_log() -> TestResult {
     let db = sealed_log().await;
@@ -545,7 +616,7 @@ async fn audit_verify_names_an_inserted_entry() -> TestResult {
 async fn audit_verify_catches_a_rewritten_leaf_hash_through_the_signed_root() -> TestResult {
     let db = sealed_log().await;
     // The attacker edits an entry and overwrites its stored leaf hash too.
-    tamper(&db, &["UPDATE tlog_nodes SET hash = (SELECT hash FROM tlog_nodes WHERE level = 0 AND idx = 1) WHERE level = 0 AND idx = 2"]).await;
+    tamper(&db, &["UPDATE audit_log SET leaf_hash = (SELECT leaf_hash FROM audit_log WHERE leaf_index = 1) WHERE leaf_index = 2"]).await;
     let (ok, text) = cli_verify(&db);
     assert!(!ok);
     assert!(text.contains("no longer hash to its signed root"), "{text}");
