@@ -25,6 +25,9 @@
 #                         group commits/s, entries per commit, mean commit ms, busy share
 #   BENCH_CROWDSEC        1 (default) also measures CrowdSec's LAPI decision lookup
 #                         (scripts/bench/crowdsec.sh installs and starts it); 0 skips it
+#   BENCH_INSTRUCTIONS    1 (default) also counts instructions per request with callgrind
+#                         (scripts/bench/instructions.sh, SQLite): a figure that does not move
+#                         with the machine's noise, for comparing builds; 0 skips it
 #   BENCH_HUB_LOG         value of FRAUDHUB_LOG for the hub; default unset, i.e. the hub's
 #                         default logging (info: one access-log line per request)
 #   BENCH_KEEP            1 keeps the work directory (hub logs, SQLite database, wrk and oha
@@ -440,4 +443,12 @@ if [ "${#BATCH_ROWS[@]}" -gt 0 ]; then
     echo "| backend | identifiers per request | requests/s | identifiers/s | p50 ms | p99 ms | non-2xx | hub CPU | postgres CPU |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${BATCH_ROWS[@]}"
+fi
+if [ "${BENCH_INSTRUCTIONS:-1}" = 1 ]; then
+    install_if_missing valgrind valgrind
+    echo
+    echo "Instructions per request (callgrind, SQLite; scripts/bench/instructions.sh):"
+    echo
+    bash scripts/bench/instructions.sh "$BIN" 2>"$WORK/instructions.err" | grep '^|' ||
+        log "the instruction count failed: $(tail -n 3 "$WORK/instructions.err")"
 fi
