@@ -135,9 +135,9 @@ pub struct LogHead {
 /// [`LogHead`].
 ///
 /// A leaf hash is written in its entry's row (`audit_log.leaf_hash`), not as a level-0
-/// row of `tlog_nodes`: one row and one index entry fewer per entry (docs/audit.md,
-/// "Node ids and what is stored"). Logs written before migration 0012 keep their level-0 rows, and every read
-/// of a leaf hash falls back to them.
+/// row of `tlog_nodes`: one row and one index entry fewer per entry (docs/audit.md, "Node
+/// ids and what is stored"). Logs written before migration 0012 keep their level-0 rows,
+/// and every read of a leaf hash falls back to them.
 #[derive(Debug)]
 pub struct TreeGrowth {
     /// One per appended entry, in order.
