@@ -60,8 +60,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Adds the leaf hashes among `ids` that are not level-0 rows of `tlog_nodes`: since
-    /// migration 0012 they are written in their entry's row.
+    /// Adds the leaf hashes among `ids` written in their entry's row (since migration 0012),
+    /// over any level-0 row of `tlog_nodes` for the same leaf: the entry's own column wins,
+    /// as it does where entries are listed, so a proof and a listing never disagree.
     async fn leaf_hashes(
         &self,
         ids: &[NodeId],
@@ -69,7 +70,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let leaves = ids
             .iter()
-            .filter(|id| id.level == 0 && !out.contains_key(id))
+            .filter(|id| id.level == 0)
             .map(|id| audit_index(id.index))
             .collect::<Result<Vec<_>, _>>()?;
         for chunk in leaves.chunks(NODES_PER_QUERY) {
