@@ -59,6 +59,23 @@ async fn published(hub: &TestHub) -> Checkpoint {
         .expect("checkpoint signature verifies")
 }
 
+/// The inclusion proof of leaf `index` in the tree of `size` leaves, as a member fetches it.
+async fn inclusion_path(hub: &TestHub, key: &str, index: u64, size: u64) -> Vec<Hash> {
+    let (status, proof) = hub
+        .get(
+            &format!("/v1/audit/entries/{index}/inclusion?tree_size={size}"),
+            key,
+        )
+        .await;
+    assert_eq!(status, 200, "{proof}");
+    proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect()
+}
+
 async fn auditor(hub: &TestHub, name: &str) -> String {
     hub.member_with(name, "flags:write,matches:read,audit:read", 10_000, 10_000)
         .await
@@ -139,19 +156,7 @@ async fn a_member_can_prove_its_entry_is_in_the_signed_log() -> TestResult {
     let third = &entries[3];
     assert_eq!(third["action"], "match");
     assert_eq!(third["purpose"], "account_opening");
-    let (status, proof) = hub
-        .get(
-            &format!("/v1/audit/entries/3/inclusion?tree_size={}", cp.size),
-            &key,
-        )
-        .await;
-    assert_eq!(status, 200, "{proof}");
-    let path: Vec<Hash> = proof["proof"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(hash)
-        .collect();
+    let path = inclusion_path(&hub, &key, 3, cp.size).await;
     verify_inclusion::<Blake3>(3, cp.size, &hash(&third["leaf_hash"]), &path, &cp.root)?;
     // The same proof does not fit another leaf.
     assert!(
@@ -521,19 +526,7 @@ async fn entries_written_before_and_after_leaf_hashes_moved_into_their_rows_all_
     let (status, entries) = hub.get("/v1/audit/entries?from=0&limit=100", &key).await;
     assert_eq!(status, 200);
     for index in 0..7u64 {
-        let (status, proof) = hub
-            .get(
-                &format!("/v1/audit/entries/{index}/inclusion?tree_size=7"),
-                &key,
-            )
-            .await;
-        assert_eq!(status, 200, "{proof}");
-        let path: Vec<Hash> = proof["proof"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(hash)
-            .collect();
+        let path = inclusion_path(&hub, &key, index, 7).await;
         let leaf = hash(&entries[index as usize]["leaf_hash"]);
         verify_inclusion::<Blake3>(index, 7, &leaf, &path, &cp.root)?;
     }
