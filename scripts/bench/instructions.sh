@@ -58,8 +58,8 @@ matches() {
 # Every request must succeed: a count over refusals would measure the wrong thing.
 check() { grep -q "Success rate:.*100.00%" || { echo "error: not every request succeeded" >&2; exit 1; }; }
 
-# The running hub's valgrind process is the child of the subshell started above.
-VG_PID=$(pgrep -f "callgrind-out-file=$WORK/cg" | head -n1)
+# The subshell execs env, which execs valgrind: the hub's pid is valgrind's.
+VG_PID="$HUB_PID"
 count() { # NAME REQUEST-FUNCTION: zero the counters, send N requests, dump as part NAME
     "$2" 500 | check
     callgrind_control -z "$VG_PID" >/dev/null

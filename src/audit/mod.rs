@@ -204,8 +204,12 @@ fn grow(head: &LogHead, entries: &[AuditEntry]) -> Result<TreeGrowth, AuditError
         let leaf = entry::leaf_hash(e, start + i as u64);
         leaves.push(leaf.0);
         let made = frontier.append(leaf)?;
-        // The first is the leaf itself, stored with its entry.
-        nodes.extend(made.into_iter().skip(1).map(|(id, h)| (id, h.0)));
+        // The leaf itself (level 0) is stored with its entry.
+        nodes.extend(
+            made.into_iter()
+                .filter(|(id, _)| id.level > 0)
+                .map(|(id, h)| (id, h.0)),
+        );
     }
     Ok(TreeGrowth {
         leaves,

@@ -537,6 +537,28 @@ async fn entries_written_before_and_after_leaf_hashes_moved_into_their_rows_all_
     Ok(())
 }
 
+/// A level-0 row of `tlog_nodes` left beside an entry that carries its own leaf hash (a
+/// half-migrated or tampered database) is not what proofs are built from: the entry's
+/// hash is, as in the listing, so a neighbour's proof still checks out.
+#[tokio::test]
+async fn a_stray_level_0_node_row_does_not_override_an_entrys_own_leaf_hash() -> TestResult {
+    let hub = TestHub::start().await;
+    let key = auditor(&hub, "bank-a").await;
+    for _ in 0..2 {
+        assert_eq!(hub.match_one(&key, PN).await.0, 200);
+    }
+    let cp = checkpoint(&hub).await;
+    let db = hub.stop().await;
+    tamper(&db, &["INSERT INTO tlog_nodes (level, idx, hash) SELECT 0, 1, leaf_hash FROM audit_log WHERE leaf_index = 0"]).await;
+
+    let hub = TestHub::start_on(db, |_| {}).await;
+    let (_, entries) = hub.get("/v1/audit/entries?from=0&limit=100", &key).await;
+    // Leaf 0's proof in a tree of two is leaf 1's hash.
+    let path = inclusion_path(&hub, &key, 0, cp.size).await;
+    verify_inclusion::<Blake3>(0, cp.size, &hash(&entries[0]["leaf_hash"]), &path, &cp.root)?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn audit_verify_accepts_an_intact_log() -> TestResult {
     let db = sealed_log().await;
