@@ -85,10 +85,11 @@ fi
 for ((a = FROM; a < TO; a += CHUNK)); do
     b=$((a + CHUNK < TO ? a + CHUNK : TO))
     # Node (level, idx) exists once the tree holds its whole span: idx < size >> level.
-    # Level 0, the leaf hashes, goes into the entries' rows (migration 0012).
+    # Level 0, the leaf hashes, goes into the entries' rows (migration 0012); levels 1 to 3
+    # are not stored (migration 0013: proofs rebuild them from the leaves).
     # PostgreSQL loads the two tables at once, on two connections.
     (
-        for ((level = 1; (b >> level) > (a >> level); level++)); do
+        for ((level = 4; (b >> level) > (a >> level); level++)); do
             q "INSERT INTO tlog_nodes (level, idx, hash) $(nodes "$level" $((a >> level)) $(((b >> level) - 1)))"
         done
     ) &

@@ -1,5 +1,6 @@
 //! The audit log as a verifiable Merkle tree: signed checkpoints and proofs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -7,10 +8,21 @@ use chrono::{DateTime, Utc};
 use crate::clock::to_millis;
 use crate::store::{CheckpointRow, Store, StoreError, audit_index};
 use crate::tlog::{
-    Blake3, Checkpoint, CheckpointError, Hash, NoteSigner, NoteVerifier, ProofError, TreeHash,
-    consistency_proof, consistency_proof_nodes, inclusion_proof, inclusion_proof_nodes, root_hash,
-    root_nodes,
+    Blake3, Checkpoint, CheckpointError, Hash, NodeId, NoteSigner, NoteVerifier, ProofError,
+    TreeHash, consistency_proof, consistency_proof_nodes, inclusion_proof, inclusion_proof_nodes,
+    root_hash, root_nodes, stored,
 };
+
+/// The hashes of tree nodes `ids`: stored ones as read, the others rebuilt from their
+/// leaves (read in the same round trip). Every reader of tree nodes goes through here.
+pub(crate) async fn tree_nodes(
+    store: &Store,
+    ids: &[NodeId],
+) -> Result<HashMap<NodeId, Hash>, StoreError> {
+    let mut nodes = store.tree_nodes(&stored::to_read(ids)).await?;
+    stored::rebuild::<Blake3>(ids, &mut nodes);
+    Ok(nodes)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -96,7 +108,7 @@ impl AuditLog {
         if size == 0 {
             return Ok(Blake3::empty());
         }
-        let nodes = self.store.tree_nodes(&root_nodes(size)).await?;
+        let nodes = tree_nodes(&self.store, &root_nodes(size)).await?;
         Ok(root_hash::<Blake3>(size, &nodes)?)
     }
 
@@ -106,7 +118,7 @@ impl AuditLog {
             return Err(bad_range("tree_size", "must be above leaf_index"));
         }
         let ids = inclusion_proof_nodes(index, size).map_err(|e| bad_range("tree_size", e))?;
-        let nodes = self.store.tree_nodes(&ids).await?;
+        let nodes = tree_nodes(&self.store, &ids).await?;
         Ok(inclusion_proof::<Blake3>(index, size, &nodes)?)
     }
 
@@ -116,7 +128,7 @@ impl AuditLog {
             return Err(bad_range("from", "must not exceed to"));
         }
         let ids = consistency_proof_nodes(old, new).map_err(|e| bad_range("from", e))?;
-        let nodes = self.store.tree_nodes(&ids).await?;
+        let nodes = tree_nodes(&self.store, &ids).await?;
         Ok(consistency_proof::<Blake3>(old, new, &nodes)?)
     }
 

@@ -36,7 +36,7 @@ use crate::flags::rules::Flag;
 use crate::indicators::rules::{Indicator, IndicatorPolicy};
 use crate::pseudonym::Token;
 use crate::store::{LogHead, LogTx, Store, StoreError, TreeGrowth};
-use crate::tlog::{Blake3, Frontier, FrontierError};
+use crate::tlog::{Blake3, Frontier, FrontierError, stored};
 
 /// Cloned to every request of a failed group commit, so each keeps the cause.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -204,10 +204,11 @@ fn grow(head: &LogHead, entries: &[AuditEntry]) -> Result<TreeGrowth, AuditError
         let leaf = entry::leaf_hash(e, start + i as u64);
         leaves.push(leaf.0);
         let made = frontier.append(leaf)?;
-        // The leaf itself (level 0) is stored with its entry.
+        // The leaf itself (level 0) is stored with its entry; levels 1 to 3 are rebuilt
+        // from the leaves when a proof needs them.
         nodes.extend(
             made.into_iter()
-                .filter(|(id, _)| id.level > 0)
+                .filter(|(id, _)| id.level > 0 && stored::is_stored(*id))
                 .map(|(id, h)| (id, h.0)),
         );
     }

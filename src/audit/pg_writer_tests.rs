@@ -131,12 +131,14 @@ async fn a_refused_append_commits_nothing_and_the_writer_goes_on() -> Outcome {
         return Ok(());
     };
     let (sink, _writer) = AuditSink::start(db.store.clone(), 16);
-    sink.record(vec![entry()]).await?;
+    // Fifteen entries: the sixteenth completes a stored node (level 4), so a refused
+    // sixteenth would show in the node count if any of its writes committed.
+    sink.record((0..15).map(|_| entry()).collect()).await?;
     let nodes = db.node_count().await?;
-    // Another hand took leaf 1 behind the log head's back.
+    // Another hand took leaf 15 behind the log head's back.
     db.side
         .execute(
-            "INSERT INTO audit_log (leaf_index, at, action, outcome) VALUES (1, 0, 'x', 'x')",
+            "INSERT INTO audit_log (leaf_index, at, action, outcome) VALUES (15, 0, 'x', 'x')",
             &[],
         )
         .await?;
@@ -146,15 +148,16 @@ async fn a_refused_append_commits_nothing_and_the_writer_goes_on() -> Outcome {
         matches!(&refused, Err(e) if is_code(e, &SqlState::UNIQUE_VIOLATION)),
         "{refused:?}"
     );
-    assert_eq!(db.head_size().await?, 1);
+    assert_eq!(db.head_size().await?, 15);
     assert_eq!(db.node_count().await?, nodes);
 
     db.side
-        .execute("DELETE FROM audit_log WHERE leaf_index = 1", &[])
+        .execute("DELETE FROM audit_log WHERE leaf_index = 15", &[])
         .await?;
     sink.record(vec![entry()]).await?;
-    assert_eq!(db.head_size().await?, 2);
-    assert_eq!(db.store.audit_count().await?, 2);
+    assert_eq!(db.head_size().await?, 16);
+    assert_eq!(db.node_count().await?, nodes + 1, "node (4, 0)");
+    assert_eq!(db.store.audit_count().await?, 16);
     db.drop().await
 }
 

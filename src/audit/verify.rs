@@ -196,7 +196,7 @@ async fn check_consistency_chain(
             Ok(ids) => ids,
             Err(_) => continue,
         };
-        let nodes = store.tree_nodes(&ids).await?;
+        let nodes = super::log::tree_nodes(store, &ids).await?;
         let proof = crate::tlog::consistency_proof::<Blake3>(old.size, new.size, &nodes);
         let consistent = proof.is_ok_and(|p| {
             verify_consistency::<Blake3>(old.size, new.size, &p, &old.root, &new.root).is_ok()

@@ -26,7 +26,8 @@ impl Store {
         u64::try_from(size).map_err(|_| StoreError::corrupt("negative tree size"))
     }
 
-    /// Fetches the given perfect-subtree hashes; missing ones are simply absent.
+    /// Fetches the given stored perfect-subtree hashes; missing ones are simply absent.
+    /// Levels 1 to 3 are not stored: `audit::log::tree_nodes` rebuilds them from leaves.
     pub async fn tree_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(NODES_PER_QUERY) {

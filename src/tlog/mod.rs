@@ -10,6 +10,7 @@ pub mod hash;
 pub mod node;
 pub mod note;
 pub mod proof;
+pub mod stored;
 pub mod tree;
 pub mod verify;
 
