@@ -22,7 +22,8 @@
 #   BENCH_RATES           fixed offered rates for oha -q RATE --latency-correction (default
 #                         "5000 10000"); empty skips them. Each row also gives what the
 #                         hub's audit writer did meanwhile (its /metrics, on a free port):
-#                         group commits/s, entries per commit, mean commit ms, busy share
+#                         group commits/s, entries per commit, mean commit ms, busy share,
+#                         and group commits that took over 25 ms (a stalled disk sync)
 #   BENCH_CROWDSEC        1 (default) also measures CrowdSec's LAPI decision lookup
 #                         (scripts/bench/crowdsec.sh installs and starts it); 0 skips it
 #   BENCH_INSTRUCTIONS    1 (default) also counts instructions per request with callgrind
@@ -217,7 +218,8 @@ PY
 }
 
 # The audit writer's totals from the hub's /metrics: group commits, seconds spent in them,
-# entries committed.
+# entries committed, and commits that took more than 25 ms (a disk sync held that long
+# holds every request behind it; one such commit can set a run's p99).
 writer_totals() {
     local metrics
     metrics=$(curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics") || {
@@ -228,18 +230,19 @@ writer_totals() {
         /^fraudhub_audit_commit_duration_seconds_count / {c = $2}
         /^fraudhub_audit_commit_duration_seconds_sum / {s = $2}
         /^fraudhub_audit_batch_size_sum / {e = $2}
-        END {print c + 0, s + 0, e + 0}'
+        /^fraudhub_audit_commit_duration_seconds_bucket\{le="0.025"\} / {q = $2}
+        END {print c + 0, s + 0, e + 0, c - q}'
 }
 
 # What the writer did between two writer_totals over SECS seconds, as table cells: group
-# commits per second, entries per commit, mean commit ms, and the share of the time the
-# writer was committing (near 100 %, requests queue behind it).
+# commits per second, entries per commit, mean commit ms, the share of the time the
+# writer was committing (near 100 %, requests queue behind it), and commits over 25 ms.
 writer_cells() {
     awk -v a="$1" -v b="$2" -v secs="$3" 'BEGIN {
         split(a, x, " "); split(b, y, " ")
-        c = y[1] - x[1]; t = y[2] - x[2]; e = y[3] - x[3]
-        if (c <= 0 || secs <= 0) { print "– | – | – | –"; exit }
-        printf "%.0f | %.1f | %.2f | %.0f%%", c / secs, e / c, t / c * 1000, t / secs * 100
+        c = y[1] - x[1]; t = y[2] - x[2]; e = y[3] - x[3]; slow = y[4] - x[4]
+        if (c <= 0 || secs <= 0) { print "– | – | – | – | –"; exit }
+        printf "%.0f | %.1f | %.2f | %.0f%% | %d", c / secs, e / c, t / c * 1000, t / secs * 100, slow
     }'
 }
 
@@ -421,8 +424,8 @@ printf '%s\n' "${ROWS[@]}"
 echo
 echo "The audit writer during the single-identifier wrk run (the hub's /metrics): group commits, and the share of the run spent committing."
 echo
-echo "| backend | writer commits/s | entries per commit | mean commit ms | writer busy |"
-echo "|---|---:|---:|---:|---:|"
+echo "| backend | writer commits/s | entries per commit | mean commit ms | writer busy | commits over 25 ms |"
+echo "|---|---:|---:|---:|---:|---:|"
 printf '%s\n' "${WRK_WRITER_ROWS[@]}"
 echo
 echo "| backend | successful match requests (wrk) | match audit entries | check |"
@@ -434,8 +437,8 @@ if [ "${#RATE_ROWS[@]}" -gt 0 ]; then
     echo
     echo "(writer: the hub's audit group commits during the run, from its /metrics)"
     echo
-    echo "| server | endpoint | offered/s | answered/s | p50 | p99 | p99.9 | max | not 200 | writer commits/s | entries per commit | mean commit ms | writer busy |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| server | endpoint | offered/s | answered/s | p50 | p99 | p99.9 | max | not 200 | writer commits/s | entries per commit | mean commit ms | writer busy | commits over 25 ms |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${RATE_ROWS[@]}"
 fi
 if [ "${#BATCH_ROWS[@]}" -gt 0 ]; then
