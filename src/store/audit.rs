@@ -233,7 +233,8 @@ impl Store {
     }
 
     /// Retention: clears the personal-data fields of entries older than `cutoff`. The
-    /// leaf hashes stay in tlog_nodes, so every root and proof still verifies.
+    /// leaf hashes stay (`leaf_hash`, or a level-0 row of tlog_nodes for entries written
+    /// before migration 0012), so every root and proof still verifies.
     pub async fn redact_audit_before(
         &self,
         cutoff: chrono::DateTime<chrono::Utc>,
