@@ -542,18 +542,25 @@ async fn entries_written_before_and_after_leaf_hashes_moved_into_their_rows_all_
 /// hash is, as in the listing, so a neighbour's proof still checks out.
 #[tokio::test]
 async fn a_stray_level_0_node_row_does_not_override_an_entrys_own_leaf_hash() -> TestResult {
+    // Leaf 0's proof in a tree of two is leaf 1's hash.
+    leaf_0_proves_despite(2, &["INSERT INTO tlog_nodes (level, idx, hash) SELECT 0, 1, leaf_hash FROM audit_log WHERE leaf_index = 0"]).await
+}
+
+/// Appends `matches` lookups, signs a checkpoint, stops the hub, runs `statements` on its
+/// database, and checks on a restarted hub that leaf 0's inclusion proof still verifies
+/// against that checkpoint.
+async fn leaf_0_proves_despite(matches: usize, statements: &[&'static str]) -> TestResult {
     let hub = TestHub::start().await;
     let key = auditor(&hub, "bank-a").await;
-    for _ in 0..2 {
+    for _ in 0..matches {
         assert_eq!(hub.match_one(&key, PN).await.0, 200);
     }
     let cp = checkpoint(&hub).await;
     let db = hub.stop().await;
-    tamper(&db, &["INSERT INTO tlog_nodes (level, idx, hash) SELECT 0, 1, leaf_hash FROM audit_log WHERE leaf_index = 0"]).await;
+    tamper(&db, statements).await;
 
     let hub = TestHub::start_on(db, |_| {}).await;
     let (_, entries) = hub.get("/v1/audit/entries?from=0&limit=100", &key).await;
-    // Leaf 0's proof in a tree of two is leaf 1's hash.
     let path = inclusion_path(&hub, &key, 0, cp.size).await;
     verify_inclusion::<Blake3>(0, cp.size, &hash(&entries[0]["leaf_hash"]), &path, &cp.root)?;
     Ok(())
@@ -618,25 +625,12 @@ async fn proofs_verify_with_no_tree_node_stored_below_level_4() -> TestResult {
 /// so a wrong one (here rewritten on purpose) cannot get into a proof.
 #[tokio::test]
 async fn a_level_1_to_3_row_left_by_an_older_hub_is_not_read() -> TestResult {
-    let hub = TestHub::start().await;
-    let key = auditor(&hub, "bank-a").await;
-    for _ in 0..8 {
-        assert_eq!(hub.match_one(&key, PN).await.0, 200);
-    }
-    let cp = checkpoint(&hub).await;
-    let db = hub.stop().await;
     // Leaf 0's proof in a tree of eight is leaf 1, node (1, 1) and node (2, 1).
-    tamper(&db, &[
+    leaf_0_proves_despite(8, &[
         "INSERT INTO tlog_nodes (level, idx, hash) SELECT 1, 1, leaf_hash FROM audit_log WHERE leaf_index = 5",
         "INSERT INTO tlog_nodes (level, idx, hash) SELECT 2, 1, leaf_hash FROM audit_log WHERE leaf_index = 6",
     ])
-    .await;
-
-    let hub = TestHub::start_on(db, |_| {}).await;
-    let (_, entries) = hub.get("/v1/audit/entries?from=0&limit=100", &key).await;
-    let path = inclusion_path(&hub, &key, 0, cp.size).await;
-    verify_inclusion::<Blake3>(0, cp.size, &hash(&entries[0]["leaf_hash"]), &path, &cp.root)?;
-    Ok(())
+    .await
 }
 
 #[tokio::test]
