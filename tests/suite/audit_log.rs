@@ -76,6 +76,21 @@ async fn inclusion_path(hub: &TestHub, key: &str, index: u64, size: u64) -> Vec<
         .collect()
 }
 
+/// Fetches the consistency proof between two signed checkpoints, as a member does, and
+/// verifies it against both roots.
+async fn consistent(hub: &TestHub, key: &str, old: &Checkpoint, new: &Checkpoint) -> TestResult {
+    let (status, body) = hub
+        .get(
+            &format!("/v1/audit/consistency?from={}&to={}", old.size, new.size),
+            key,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let proof: Vec<Hash> = body["proof"].as_array().unwrap().iter().map(hash).collect();
+    verify_consistency::<Blake3>(old.size, new.size, &proof, &old.root, &new.root)?;
+    Ok(())
+}
+
 async fn auditor(hub: &TestHub, name: &str) -> String {
     hub.member_with(name, "flags:write,matches:read,audit:read", 10_000, 10_000)
         .await
@@ -178,15 +193,7 @@ async fn two_checkpoints_are_provably_consistent() -> TestResult {
         hub.match_one(&key, PN).await;
     }
     let new = checkpoint(&hub).await;
-    let (status, body) = hub
-        .get(
-            &format!("/v1/audit/consistency?from={}&to={}", old.size, new.size),
-            &key,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let proof: Vec<Hash> = body["proof"].as_array().unwrap().iter().map(hash).collect();
-    verify_consistency::<Blake3>(old.size, new.size, &proof, &old.root, &new.root)?;
+    consistent(&hub, &key, &old, &new).await?;
     let (status, problem) = hub.get("/v1/audit/consistency?from=1&to=999", &key).await;
     assert_eq!(status, 422, "{problem}");
     Ok(())
@@ -591,16 +598,7 @@ async fn proofs_verify_with_no_tree_node_stored_below_level_4() -> TestResult {
         }
     }
     for (old, new) in [(0, 1), (1, 2), (0, 2)] {
-        let (old, new) = (&checkpoints[old], &checkpoints[new]);
-        let (status, body) = hub
-            .get(
-                &format!("/v1/audit/consistency?from={}&to={}", old.size, new.size),
-                &key,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        let proof: Vec<Hash> = body["proof"].as_array().unwrap().iter().map(hash).collect();
-        verify_consistency::<Blake3>(old.size, new.size, &proof, &old.root, &new.root)?;
+        consistent(&hub, &key, &checkpoints[old], &checkpoints[new]).await?;
     }
     let db = hub.stop().await;
     assert_eq!(
