@@ -14,7 +14,7 @@ use crate::tlog::{
 };
 
 /// The hashes of tree nodes `ids`: stored ones as read, the others rebuilt from their
-/// leaves (read in the same round trip). Every reader of tree nodes goes through here.
+/// leaves (read in the same store call). Every reader of tree nodes goes through here.
 pub(crate) async fn tree_nodes(
     store: &Store,
     ids: &[NodeId],

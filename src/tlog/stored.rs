@@ -2,8 +2,8 @@
 //!
 //! Each appended leaf completes one node on average: half of them at level 1, a quarter at
 //! level 2, and so on. Storing every one doubles the rows an append writes. Nodes of levels
-//! 1 to [`LOWEST_STORED_LEVEL`]` - 1` are therefore not kept: a proof rebuilds each from its
-//! 2 to 8 leaves, which are read in the same round trip as the stored nodes. An append then
+//! 1 to 3 (below [`LOWEST_STORED_LEVEL`]) are therefore not kept: a proof rebuilds each from
+//! its 2 to 8 leaves, which are read together with the stored nodes it needs. An append then
 //! writes one node per eight leaves instead of one per leaf.
 
 use std::collections::{HashMap, HashSet};
