@@ -205,11 +205,9 @@ impl Store {
                 let mut attempt = 0;
                 loop {
                     match sqlx::migrate!("./migrations/sqlite").run(&self.pool).await {
-                        Err(sqlx::migrate::MigrateError::ExecuteMigration(e, version))
-                            if attempt < MIGRATE_RETRIES =>
-                        {
+                        Err(e) if attempt < MIGRATE_RETRIES && lost_migration_race(&e) => {
                             attempt += 1;
-                            tracing::info!(version, error = %e, attempt, "migration raced another process; retrying");
+                            tracing::info!(error = %e, attempt, "migration raced another process; retrying");
                             tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt)))
                                 .await;
                         }
@@ -253,6 +251,18 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+}
+
+/// Whether a SQLite migration failed because another process applied it first: its
+/// statements failed on what the other had made (a table or column that exists), or, for a
+/// migration whose statements can run twice (0013 changes no table), recording its version
+/// did, on the row the other had recorded.
+fn lost_migration_race(e: &sqlx::migrate::MigrateError) -> bool {
+    match e {
+        sqlx::migrate::MigrateError::ExecuteMigration(..) => true,
+        sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(db)) => db.is_unique_violation(),
+        _ => false,
     }
 }
 
@@ -387,6 +397,40 @@ mod tests {
             parts >= vec![3, 51, 3],
             "SQLite {version} has the WAL-reset bug"
         );
+        Ok(())
+    }
+
+    /// A process that applied a migration whose statements can run twice loses the race
+    /// when it records the version another process recorded first: that is retried (a
+    /// second look finds the migration done), while other migrator failures are not.
+    #[tokio::test]
+    async fn recording_a_migration_another_process_recorded_counts_as_a_lost_race()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let store = Store::connect("sqlite::memory:", 1).await?;
+        sqlx::query("CREATE TABLE versions (version BIGINT PRIMARY KEY)")
+            .execute(&store.pool)
+            .await?;
+        let record = "INSERT INTO versions (version) VALUES (13)";
+        sqlx::query(record).execute(&store.pool).await?;
+        let Err(duplicate) = sqlx::query(record).execute(&store.pool).await else {
+            return Err("the second insert of one version succeeded".into());
+        };
+        assert!(lost_migration_race(&sqlx::migrate::MigrateError::Execute(
+            duplicate
+        )));
+
+        let Err(other) = sqlx::query("SELECT * FROM no_such_table")
+            .execute(&store.pool)
+            .await
+        else {
+            return Err("a query on a missing table succeeded".into());
+        };
+        assert!(!lost_migration_race(&sqlx::migrate::MigrateError::Execute(
+            other
+        )));
+        assert!(!lost_migration_race(
+            &sqlx::migrate::MigrateError::VersionMissing(13)
+        ));
         Ok(())
     }
 }
