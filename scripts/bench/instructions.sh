@@ -16,7 +16,8 @@
 set -euo pipefail
 BIN="$1"
 N="${2:-3000}"
-PN="19900101-0017"
+# shellcheck source=scripts/bench/hub.sh
+. "$(dirname "$0")/hub.sh"
 for tool in valgrind callgrind_control oha curl python3; do
     command -v "$tool" >/dev/null || {
         echo "error: $tool is missing (valgrind: Debian package valgrind; oha: cargo install oha)" >&2
@@ -35,21 +36,15 @@ cleanup() {
 trap cleanup EXIT
 
 env=(FRAUDHUB_DATA_DIR="$WORK" FRAUDHUB_IP_RATE_PER_SECOND=100000000 FRAUDHUB_IP_BURST=100000000)
-member=$(env "${env[@]}" "$BIN" member add --name bench --rate 1000000 --burst 1000000 2>/dev/null | awk '/^member/ {print $2}')
-key=$(env "${env[@]}" "$BIN" key issue --member "$member" --scopes flags:write,matches:read 2>/dev/null)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+key=$(bench_key)
+port=$(free_port)
 base="http://127.0.0.1:$port"
 (cd "$WORK" && exec env "${env[@]}" valgrind --tool=callgrind --separate-threads=yes \
     --callgrind-out-file="$WORK/cg.%p" "$BIN" serve --listen "127.0.0.1:$port" 2>"$WORK/hub.log") &
 HUB_PID=$!
-for _ in $(seq 1 600); do
-    curl -fsS "$base/readyz" >/dev/null 2>&1 && break
-    sleep 0.2
-done
-curl -fsS "$base/readyz" >/dev/null
-curl -fsS -o /dev/null -X POST "$base/v1/flags" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-    -d "{\"identifier\":{\"kind\":\"se_personal_number\",\"value\":\"$PN\"},\"kind\":\"identity_theft\",\"consent_reference\":\"bench-1\"}"
-body="{\"purpose\":\"account_opening\",\"identifiers\":[{\"kind\":\"se_personal_number\",\"value\":\"$PN\"}]}"
+wait_ready "$base" 600
+place_flag "$base" "$key"
+body="$MATCH_BODY"
 healthz() { oha -n "$1" -c 16 --no-tui "$base/healthz"; }
 matches() {
     oha -n "$1" -c 16 --no-tui -m POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \

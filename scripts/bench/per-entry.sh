@@ -19,7 +19,8 @@ BIN="$1"
 ENGINE="$2"
 N="${3:-20000}"
 ADMIN="${BENCH_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
-PN="19900101-0017" # a test personal number
+# shellcheck source=scripts/bench/hub.sh
+. "$(dirname "$0")/hub.sh"
 
 WORK="$(mktemp -d -t fraudhub-per-entry.XXXXXX)"
 HUB_PID=""
@@ -46,24 +47,17 @@ case "$ENGINE" in
     *) echo "usage: $0 BIN sqlite|postgres [MATCHES]" >&2; exit 2 ;;
 esac
 
-member=$(env "${env[@]}" "$BIN" member add --name bench --rate 1000000 --burst 1000000 2>/dev/null | awk '/^member/ {print $2}')
-key=$(env "${env[@]}" "$BIN" key issue --member "$member" --scopes flags:write,matches:read 2>/dev/null)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+key=$(bench_key)
+port=$(free_port)
 base="http://127.0.0.1:$port"
 (cd "$WORK" && exec env "${env[@]}" "$BIN" serve --listen "127.0.0.1:$port" 2>"$WORK/hub.log") &
 HUB_PID=$!
-for _ in $(seq 1 300); do
-    curl -fsS "$base/readyz" >/dev/null 2>&1 && break
-    sleep 0.2
-done
-curl -fsS "$base/readyz" >/dev/null
-curl -fsS -o /dev/null -X POST "$base/v1/flags" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-    -d "{\"identifier\":{\"kind\":\"se_personal_number\",\"value\":\"$PN\"},\"kind\":\"identity_theft\",\"consent_reference\":\"bench-1\"}"
-body="{\"purpose\":\"account_opening\",\"identifiers\":[{\"kind\":\"se_personal_number\",\"value\":\"$PN\"}]}"
+wait_ready "$base" 300
+place_flag "$base" "$key"
 # Every match must succeed: refusals write no entries and would flatter the figures.
 matches() {
     oha -n "$1" -c 16 --no-tui -m POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-        -d "$body" "$base/v1/matches" | grep "Success rate:.*100.00%" >/dev/null ||
+        -d "$MATCH_BODY" "$base/v1/matches" | grep "Success rate:.*100.00%" >/dev/null ||
         { echo "error: not every match succeeded" >&2; exit 1; }
 }
 stop_hub() {
