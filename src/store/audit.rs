@@ -130,8 +130,8 @@ pub struct LogHead {
     pub frontier: Vec<u8>,
 }
 
-/// What an append writes besides the entries: their leaf hashes, the tree nodes above
-/// the leaves they completed and the new head. Computed by the audit module from
+/// What an append writes besides the entries: their leaf hashes, the stored tree nodes
+/// they completed (level 4 and up, `tlog::stored`) and the new head. Computed by the audit module from
 /// [`LogHead`].
 ///
 /// A leaf hash is written in its entry's row (`audit_log.leaf_hash`), not as a level-0
@@ -142,7 +142,7 @@ pub struct LogHead {
 pub struct TreeGrowth {
     /// One per appended entry, in order.
     pub leaves: Vec<[u8; 32]>,
-    /// Level 1 and up.
+    /// Level 4 and up: levels 1 to 3 are rebuilt from the leaves, not stored.
     pub nodes: Vec<(NodeId, [u8; 32])>,
     pub head: LogHead,
 }
