@@ -65,14 +65,21 @@ esac
 
 echo "load-log: $FROM -> $TO entries" >&2
 # As migration 0011 leaves the subject index: covering on both engines, in each one's form.
+# The index on `at` as migration 0014 leaves it: a B-tree on SQLite, BRIN on PostgreSQL.
 case "$ENGINE" in
-sqlite) SUBJECT_COLUMNS="(subject_token, leaf_index, at, member_id, actor, action, purpose, outcome)" ;;
-postgres) SUBJECT_COLUMNS="(subject_token, leaf_index) INCLUDE (at, member_id, actor, action, purpose, outcome)" ;;
+sqlite)
+    SUBJECT_COLUMNS="(subject_token, leaf_index, at, member_id, actor, action, purpose, outcome)"
+    AT_INDEX="audit_log_at ON audit_log (at) WHERE redacted = 0"
+    ;;
+postgres)
+    SUBJECT_COLUMNS="(subject_token, leaf_index) INCLUDE (at, member_id, actor, action, purpose, outcome)"
+    AT_INDEX="audit_log_at ON audit_log USING brin (at) WITH (autosummarize = on)"
+    ;;
 esac
 INDEXES=(
     "audit_log_subject ON audit_log $SUBJECT_COLUMNS WHERE subject_token IS NOT NULL"
     "audit_log_member ON audit_log (member_id, leaf_index)"
-    "audit_log_at ON audit_log (at) WHERE redacted = 0"
+    "$AT_INDEX"
 )
 for index in "${INDEXES[@]}"; do
     q "DROP INDEX IF EXISTS ${index%% *}"

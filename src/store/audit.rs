@@ -239,18 +239,59 @@ impl Store {
         &self,
         cutoff: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE audit_log SET subject_token = NULL, subject_token_version = NULL, \
-             key_version = NULL, purpose = NULL, \
-             key_id = NULL, request_id = NULL, subject_view = NULL, correlation_id = NULL, \
-             redacted = 1 WHERE at < $1 AND redacted = 0",
+        let cutoff = to_millis(cutoff);
+        match self.backend() {
+            // SQLite's partial index on unredacted entries finds them directly.
+            Backend::Sqlite => {
+                let sql = format!("{REDACT} WHERE at < $1 AND redacted = 0");
+                let done = sqlx::query(AssertSqlSafe(sql))
+                    .bind(cutoff)
+                    .execute(self.pool())
+                    .await?;
+                Ok(done.rows_affected())
+            }
+            Backend::Postgres => self.redact_from_first_unredacted(cutoff).await,
+        }
+    }
+
+    /// PostgreSQL's index on `at` is a BRIN index (migration 0014), which also matches the
+    /// ranges redacted by earlier passes; `audit_redaction` keeps the first unredacted leaf,
+    /// and a pass reads from there on. Every entry from that leaf on with `at` before the
+    /// cutoff is redacted, whatever its neighbours' times, so the pass is exact; the
+    /// record then moves to the first entry still unredacted (or the log's end).
+    async fn redact_from_first_unredacted(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        // The row lock makes passes of several instances take turns.
+        let (first,): (i64,) =
+            sqlx::query_as("SELECT first_unredacted FROM audit_redaction WHERE id = 1 FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
+        let sql = format!("{REDACT} WHERE leaf_index >= $2 AND at < $1 AND redacted = 0");
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(cutoff)
+            .bind(first)
+            .execute(&mut *tx)
+            .await?;
+        // Entries committed after this statement's snapshot lie at or beyond the size it
+        // reads, so the record never passes an entry it has not seen.
+        sqlx::query(
+            "UPDATE audit_redaction SET first_unredacted = COALESCE(\
+             (SELECT leaf_index FROM audit_log WHERE leaf_index >= $1 AND redacted = 0 \
+             ORDER BY leaf_index LIMIT 1), (SELECT size FROM tlog_state WHERE id = 1)) \
+             WHERE id = 1",
         )
-        .bind(to_millis(cutoff))
-        .execute(self.pool())
+        .bind(first)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 }
+
+/// What retention clears in an entry; the statement's WHERE clause says which entries.
+const REDACT: &str = "UPDATE audit_log SET subject_token = NULL, subject_token_version = NULL, \
+     key_version = NULL, purpose = NULL, key_id = NULL, request_id = NULL, subject_view = NULL, \
+     correlation_id = NULL, redacted = 1";
 
 impl LogTx {
     /// The transaction, with the head row its first statement locked and returned.

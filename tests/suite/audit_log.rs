@@ -255,6 +255,52 @@ async fn retention_clears_personal_data_and_the_log_still_verifies() -> TestResu
     Ok(())
 }
 
+/// Whether each entry of the log, in leaf order, is redacted.
+async fn redacted(hub: &TestHub, key: &str) -> Vec<bool> {
+    let (_, entries) = hub.get("/v1/audit/entries", key).await;
+    entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["redacted"].as_bool().unwrap())
+        .collect()
+}
+
+/// Retention goes by each entry's own time, not by its place in the log: an entry stamped
+/// earlier than the one before it (another instance's clock) is redacted as soon as its
+/// own time is past, and the entry before it, kept, is redacted by a later pass. On
+/// PostgreSQL a pass starts at the first unredacted leaf it recorded (migration 0014).
+#[tokio::test]
+async fn retention_redacts_by_each_entrys_own_time_in_whatever_order_the_times_come() -> TestResult
+{
+    let hub = TestHub::start().await;
+    let key = auditor(&hub, "bank-a").await;
+    // The second instance's clock stays at the start, ten days behind the first's.
+    let behind = hub.second_instance().await;
+    hub.clock.advance(chrono::Duration::days(10));
+    let log = AuditLog::new(hub.store.clone(), test_signer(), TEST_ORIGIN.into());
+    let days = chrono::Duration::days;
+    // Leaf 0 at day 10, leaf 1 at day 0; the cutoff (day 5) is between them.
+    assert_eq!(hub.match_one(&key, PN).await.0, 200);
+    assert_eq!(behind.match_one(&key, PN).await.0, 200);
+    assert_eq!(log.apply_retention(start_time() + days(370), 365).await?, 1);
+    assert_eq!(redacted(&hub, &key).await, [false, true]);
+    // Leaf 2 at day 0, behind the kept leaf 0: found by the next pass.
+    assert_eq!(behind.match_one(&key, PN).await.0, 200);
+    assert_eq!(log.apply_retention(start_time() + days(370), 365).await?, 1);
+    assert_eq!(redacted(&hub, &key).await, [false, true, true]);
+    // Leaf 0's own time passes.
+    assert_eq!(log.apply_retention(start_time() + days(376), 365).await?, 1);
+    assert_eq!(redacted(&hub, &key).await, [true, true, true]);
+    // An entry appended after everything before it was redacted is still found.
+    assert_eq!(behind.match_one(&key, PN).await.0, 200);
+    assert_eq!(log.apply_retention(start_time() + days(376), 365).await?, 1);
+    assert_eq!(redacted(&hub, &key).await, [true, true, true, true]);
+    let report = verify_log(&hub.store, &log.verifier(), TEST_ORIGIN).await?;
+    assert!(report.ok(), "{:?}", report.findings);
+    Ok(())
+}
+
 #[tokio::test]
 async fn anonymous_checkpoint_reads_never_make_the_hub_sign() -> TestResult {
     let hub = TestHub::start().await;
