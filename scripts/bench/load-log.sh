@@ -73,7 +73,7 @@ sqlite)
     ;;
 postgres)
     SUBJECT_COLUMNS="(subject_token, leaf_index) INCLUDE (at, member_id, actor, action, purpose, outcome)"
-    AT_INDEX="audit_log_at ON audit_log USING brin (at) WITH (autosummarize = on)"
+    AT_INDEX="audit_log_at ON audit_log USING brin (leaf_index, at) WITH (autosummarize = on)"
     ;;
 esac
 INDEXES=(

@@ -21,7 +21,7 @@ pub mod verify;
 mod writer;
 
 #[cfg(test)]
-mod pg_writer_tests;
+pub(crate) mod pg_writer_tests;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,19 +10,19 @@ use super::entry::Action;
 use super::{AuditEntry, AuditError, AuditSink};
 use crate::store::{LogHead, Store, StoreError, Then, TreeGrowth};
 
-type Outcome = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type Outcome = Result<(), Box<dyn std::error::Error>>;
 
 /// A fresh, migrated database on the test server, and a connection of the test's own to it.
-struct PgDb {
+pub(crate) struct PgDb {
     admin: String,
     name: String,
     url: String,
-    store: Store,
-    side: tokio_postgres::Client,
+    pub(crate) store: Store,
+    pub(crate) side: tokio_postgres::Client,
 }
 
 impl PgDb {
-    async fn new() -> Result<Option<PgDb>, Box<dyn std::error::Error>> {
+    pub(crate) async fn new() -> Result<Option<PgDb>, Box<dyn std::error::Error>> {
         let admin = match std::env::var("FRAUDHUB_TEST_DATABASE_URL") {
             Ok(url) if url.starts_with("postgres") => url,
             _ => {
@@ -94,7 +94,7 @@ impl PgDb {
         rows.iter().map(|r| r.try_get(0)).collect()
     }
 
-    async fn drop(self) -> Outcome {
+    pub(crate) async fn drop(self) -> Outcome {
         self.store.close().await;
         drop(self.side);
         connect(&self.admin)
