@@ -308,7 +308,13 @@ pub async fn serve(
     served
 }
 
-/// Signs checkpoints at the configured cadence and runs the retention pass.
+/// Segment filters built per housekeeping tick at most: one per 131 072 entries is all
+/// a hub needs, but a log upgraded to migration 0015 needs one for every old segment, and
+/// each takes a read of that segment's part of the index.
+const FILTERS_PER_TICK: usize = 64;
+
+/// Signs checkpoints at the configured cadence, builds the subject index's segment
+/// filters and runs the retention pass.
 async fn housekeeping(
     log: AuditLog,
     store: Store,
@@ -339,6 +345,11 @@ async fn housekeeping(
             Ok(0) => {}
             Ok(n) => tracing::info!(announced = n, "flag expiries announced to watchers"),
             Err(e) => tracing::error!(error = %e, "announcing flag expiries failed"),
+        }
+        match crate::audit::segments::build_filters(&store, FILTERS_PER_TICK).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(built = n, "subject index segment filters built"),
+            Err(e) => tracing::error!(error = %e, "building segment filters failed"),
         }
         match run_pass(&store, &retention, now).await {
             Ok(r) if r.is_empty() => {}

@@ -17,6 +17,7 @@ pub mod entry;
 pub mod health;
 pub mod log;
 pub mod operator;
+pub mod segments;
 pub mod verify;
 mod writer;
 

@@ -43,9 +43,7 @@ pub async fn lookups(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Lookup>, ConsumerError> {
-    Ok(store
-        .subject_lookups(subject, before.unwrap_or(i64::MAX), limit)
-        .await?)
+    Ok(crate::audit::segments::lookups(store, subject, before.unwrap_or(i64::MAX), limit).await?)
 }
 
 /// Everything the hub holds about one person, as the export file carries it.

@@ -39,6 +39,7 @@ mod pg_log;
 mod retention;
 mod revocation;
 mod rotation;
+mod segments;
 mod sessions;
 mod sqlite_log;
 mod tlog;
@@ -59,6 +60,7 @@ pub use tlog::CheckpointRow;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Further attempts at SQLite migrations after one failed (see [`Store::migrate`]).
@@ -132,6 +134,8 @@ pub struct Store {
     signal: revocation::AuthSignal,
     /// For the audit writer's own connection, on PostgreSQL.
     pg_url: Option<pg_log::PgUrl>,
+    /// The subject index's segment filters read so far, shared by every clone.
+    filters: Arc<crate::audit::segments::FilterCache>,
 }
 
 impl Store {
@@ -184,6 +188,7 @@ impl Store {
             signal: revocation::AuthSignal::for_url(url),
             pg_url: pg_log::url_for(backend, url),
             file,
+            filters: Arc::default(),
         })
     }
 

@@ -56,21 +56,24 @@ impl TryFrom<LookupRecord> for SubjectLookup {
     }
 }
 
-fn lookups_sql(tokens: usize) -> String {
+fn lookups_sql(segments: usize, tokens: usize) -> String {
     format!(
         "SELECT a.leaf_index, a.at, a.actor, a.action, a.purpose, a.outcome, \
          m.display_name AS member_name FROM audit_log a \
          LEFT JOIN members m ON m.id = a.member_id \
-         WHERE a.leaf_index < $1 AND a.subject_token IN ({}) \
+         WHERE {} IN ({}) AND a.subject_token IN ({}) AND a.leaf_index < $1 \
          ORDER BY a.leaf_index DESC LIMIT $2",
-        super::numbered(3, tokens)
+        super::segments::segment_expr("a.leaf_index"),
+        super::numbered(3, segments),
+        super::numbered(3 + segments, tokens)
     )
 }
 
 impl Store {
-    /// Entries about `subject` with a leaf index below `before`, newest (last appended)
-    /// first, each with the display name of the member it belongs to. Redacted entries no
-    /// longer carry the token and drop out.
+    /// Entries about `subject` in the given segments with a leaf index below `before`,
+    /// newest (last appended) first, each with the display name of the member it belongs
+    /// to. Redacted entries no longer carry the token and drop out. Which segments to ask
+    /// is `audit::segments::lookups`' choice.
     ///
     /// Answered from the `audit_log_subject` index alone, which carries every column read
     /// here: at 100 M entries the log is larger than memory and a person's entries lie on
@@ -79,15 +82,22 @@ impl Store {
     pub async fn subject_lookups(
         &self,
         subject: &[Token],
+        segments: &[i64],
         before: i64,
         limit: i64,
     ) -> Result<Vec<SubjectLookup>, StoreError> {
-        let sql = lookups_sql(subject.len());
-        // `$2` (the limit) is bound before the tokens `$3…`: placeholders bind in number
-        // order on both engines.
+        if segments.is_empty() || subject.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = lookups_sql(segments.len(), subject.len());
+        // `$2` (the limit) is bound before the segments and tokens `$3…`: placeholders
+        // bind in number order on both engines.
         let mut q = sqlx::query_as::<_, LookupRecord>(AssertSqlSafe(sql))
             .bind(before)
             .bind(limit);
+        for s in segments {
+            q = q.bind(*s);
+        }
         for t in subject {
             q = q.bind(t.bytes.to_vec());
         }
@@ -114,10 +124,10 @@ mod tests {
     -> Result<(), Box<dyn std::error::Error>> {
         let store = Store::connect("sqlite::memory:", 1).await?;
         store.migrate().await?;
-        for tokens in [1, 2] {
+        for (segments, tokens) in [(1, 1), (1, 2), (16, 2)] {
             let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
                 "EXPLAIN QUERY PLAN {}",
-                lookups_sql(tokens)
+                lookups_sql(segments, tokens)
             )))
             .fetch_all(store.pool())
             .await?;
@@ -128,7 +138,8 @@ mod tests {
                 .ok_or("no step reads audit_log")?;
             assert!(
                 audit_log.starts_with("SEARCH a USING COVERING INDEX audit_log_subject"),
-                "with {tokens} token(s) the plan reads audit_log as: {audit_log}"
+                "with {segments} segment(s) and {tokens} token(s) the plan reads audit_log \
+                 as: {audit_log}"
             );
         }
         Ok(())

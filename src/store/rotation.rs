@@ -389,6 +389,16 @@ impl Store {
             }
             cursor.0 = Some(key);
         }
+        if table.name == "audit_log" {
+            // The batch read its rows in leaf order: the first and last bound what it
+            // touched, and the filters of those segments now describe old tokens.
+            let leaf = |row: Option<&sqlx::any::AnyRow>| -> Result<Option<i64>, StoreError> {
+                Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+            };
+            if let (Some(first), Some(last)) = (leaf(rows.first())?, leaf(rows.last())?) {
+                super::segments::forget_filters(&mut tx, first, last).await?;
+            }
+        }
         tx.commit().await?;
         Ok(batch)
     }

@@ -753,3 +753,29 @@ async fn the_qr_code_is_an_svg_image_that_changes_every_second() {
     assert_ne!(web.get("/bankid/qr.svg").await.body, first.body);
     assert!(!first.body.contains("qrStartSecret") && !page.body.contains("secret"));
 }
+
+/// A person's lookups in a sealed segment of the subject index are found through its
+/// filter, and those in the newest (unsealed) segment without one.
+#[tokio::test]
+async fn who_checked_me_finds_lookups_on_both_sides_of_a_sealed_segment() {
+    let hub = TestHub::start_web(|_| {}).await;
+    let (_, key) = hub.member("bank-a").await;
+    hub.match_one(&key, ANNA_DASHED).await;
+    hub.match_one(&key, "19811228-9874").await; // someone else: not Anna's
+    hub.seal_the_current_segment().await;
+    let built = fraudhub::audit::segments::build_filters(&hub.store, 64)
+        .await
+        .unwrap();
+    assert_eq!(built, 1, "the sealed segment got its filter");
+    hub.clock.advance(chrono::Duration::minutes(5));
+    let (_, other) = hub.member("pay-b").await;
+    hub.match_one(&other, ANNA_DASHED).await;
+
+    let mut web = logged_in(&hub).await;
+    let page = web.get("/my/lookups").await;
+    assert_eq!(page.status, 200);
+    let rows: Vec<&str> = page.body.split("<tr><td>").skip(1).collect();
+    assert_eq!(rows.len(), 2, "one lookup in each segment: {}", page.body);
+    assert!(rows[0].contains("pay-b"), "newest first: {}", rows[0]);
+    assert!(rows[1].contains("bank-a"), "{}", rows[1]);
+}

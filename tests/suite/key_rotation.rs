@@ -486,3 +486,43 @@ async fn a_hub_without_the_next_key_refuses_to_start_during_a_switch() {
         printed(&serve)
     );
 }
+
+/// Rotation re-keys the tokens in a sealed segment of the subject index, whose filter
+/// held the old ones: the filter goes with the re-keying, so the person's page still
+/// finds the lookup there, before the filter is built again and after.
+#[tokio::test]
+async fn who_checked_me_still_finds_a_sealed_segments_lookups_after_rotation() {
+    use crate::web_support::{ANNA, WebClient};
+    let hub = TestHub::start_web_with_keyring(&ring()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, key) = hub.member("bank-a").await;
+    hub.match_one(&key, ANNA).await;
+    hub.seal_the_current_segment().await;
+    let built = fraudhub::audit::segments::build_filters(&hub.store, 64)
+        .await
+        .unwrap();
+    assert_eq!(built, 1, "the sealed segment got its filter");
+
+    let out = rotate(&hub, dir.path(), &["--grace-ms", "300"]).await;
+    assert!(out.status.success(), "{}", printed(&out));
+
+    let mut web = WebClient::new(&hub);
+    let my = web.login(&hub, ANNA).await;
+    assert_eq!(my.status, 200, "{}", my.body);
+    for filter in ["dropped by the rotation", "built again from the new tokens"] {
+        let page = web.get("/my/lookups").await;
+        assert_eq!(page.status, 200);
+        assert_eq!(
+            page.body.matches("<tr><td>").count(),
+            1,
+            "with the segment's filter {filter}: {}",
+            page.body
+        );
+        let built = fraudhub::audit::segments::build_filters(&hub.store, 64)
+            .await
+            .unwrap();
+        if filter == "dropped by the rotation" {
+            assert_eq!(built, 1, "the filter is built again");
+        }
+    }
+}

@@ -157,6 +157,46 @@ impl TestHub {
         Self::start_full(TestDb::new().await, tune, true, None).await
     }
 
+    /// A hub with the consumer's pages and the given keyring, for rotation scenarios.
+    pub async fn start_web_with_keyring(ring: &Keyring) -> TestHub {
+        Self::start_full(TestDb::new().await, |_| {}, true, Some(ring)).await
+    }
+
+    /// Appends entries about nobody until the subject index's newest segment is full
+    /// (`fraudhub::audit::segments`), so everything before is in a sealed segment. Straight
+    /// through the log's append path, as the bench tool grows logs: 131 072 requests over
+    /// HTTP would take minutes. Nothing else may be appending meanwhile.
+    pub async fn seal_the_current_segment(&self) {
+        use fraudhub::audit::entry::{Action, Actor, AuditEntry, Outcome};
+        use fraudhub::audit::segments::{SEGMENT_BITS, segment_of};
+        use fraudhub::clock::Clock as _;
+        let mut size = i64::try_from(self.store.tree_size().await.expect("size")).expect("size");
+        let end = (segment_of(size) + 1) << SEGMENT_BITS;
+        while size < end {
+            let rows: Vec<AuditEntry> = (size..end.min(size + 4096))
+                .map(|i| AuditEntry {
+                    at: self.clock.now(),
+                    member_id: None,
+                    key_id: None,
+                    action: Action::Match,
+                    purpose: None,
+                    subject_token: None,
+                    key_version: None,
+                    outcome: Outcome::Clear,
+                    request_id: format!("00000000-0000-4000-8000-{i:012x}"),
+                    entry_version: 3,
+                    actor: Actor::Operator("filler".into()),
+                    subject_view: None,
+                    correlation_id: None,
+                })
+                .collect();
+            let grown = fraudhub::audit::write(&self.store, &rows)
+                .await
+                .expect("append");
+            size = i64::try_from(grown).expect("size");
+        }
+    }
+
     async fn start_full(
         db: TestDb,
         tune: impl FnOnce(&mut Config),

@@ -1,0 +1,263 @@
+//! "Who checked me" at any log size: the subject index in segments, each sealed segment
+//! with a filter of the people in it (migration 0015, docs/audit.md).
+//!
+//! The index is keyed by (segment, subject token, leaf), so an append only ever touches
+//! the newest segment's part of it, which stays as small as an empty log's index: the
+//! cost of an append no longer grows with the log. The price is on the reading side: a
+//! person's entries may lie in any segment, so a lookup probes segment by segment,
+//! newest first, and skips each sealed segment whose filter says the person is not
+//! there. A filter is a Bloom filter: it may say "perhaps" for someone absent (about
+//! 0.3 % of segments), never "no" for someone present, so a lookup misses nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::pseudonym::Token;
+use crate::store::{Store, StoreError};
+
+/// Leaves per segment, as a power of two. Migration 0015's index expression
+/// (`leaf_index >> 17`) must say the same. 131 072 entries: about the size of the empty
+/// log appends were measured against, so the part an append touches is never larger.
+pub const SEGMENT_BITS: u32 = 17;
+
+/// The segment leaf `leaf` belongs to.
+pub fn segment_of(leaf: i64) -> i64 {
+    leaf >> SEGMENT_BITS
+}
+
+/// Segments probed per statement: a person's newest entries are usually in the newest
+/// segments, and a page needs only 25 of them.
+const SEGMENTS_PER_QUERY: usize = 16;
+
+/// 12 bits per token and 8 probes: a false "perhaps" for about 0.3 % of absent people,
+/// at 1.5 bytes of memory per entry in the log (150 MB at 100 M entries).
+const BITS_PER_TOKEN: usize = 12;
+const PROBES: u64 = 8;
+/// The first byte of a stored filter: its layout, so a later one can change it.
+const FORMAT: u8 = 1;
+
+/// A Bloom filter of the subject tokens in one sealed segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentFilter {
+    bits: Vec<u8>,
+}
+
+impl SegmentFilter {
+    pub fn build<T: AsRef<[u8]>>(tokens: &[T]) -> Self {
+        let bytes = (tokens.len() * BITS_PER_TOKEN).div_ceil(8).max(8);
+        let mut filter = SegmentFilter {
+            bits: vec![0; bytes],
+        };
+        for t in tokens {
+            for p in positions(filter.bits.len(), t.as_ref()) {
+                filter.bits[p / 8] |= 1 << (p % 8);
+            }
+        }
+        filter
+    }
+
+    pub fn may_contain(&self, token: &[u8]) -> bool {
+        positions(self.bits.len(), token).all(|p| self.bits[p / 8] & (1 << (p % 8)) != 0)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + self.bits.len());
+        out.push(FORMAT);
+        out.extend_from_slice(&self.bits);
+        out
+    }
+
+    /// `None` for a layout this hub does not know or an empty filter: the segment is then
+    /// probed as if it had none.
+    pub fn from_bytes(stored: &[u8]) -> Option<Self> {
+        match stored.split_first() {
+            Some((&FORMAT, bits)) if !bits.is_empty() => Some(SegmentFilter {
+                bits: bits.to_vec(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The bit positions of `token` in a filter of `bytes` bytes, by double hashing. The token
+/// is hashed again rather than used as it is: tokens are keyed hashes already, but the
+/// filter should not depend on that (the bench tool's synthetic subjects are not).
+fn positions(bytes: usize, token: &[u8]) -> impl Iterator<Item = usize> + use<> {
+    let h = blake3::hash(token);
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&h.as_bytes()[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let (a, b) = (word(0), word(8) | 1);
+    let m = (bytes * 8) as u64;
+    (0..PROBES).map(move |i| (a.wrapping_add(i.wrapping_mul(b)) % m) as usize)
+}
+
+/// The filters this hub has read, by segment, with the generation each was built at. A
+/// filter row never changes: a rotation deletes it and a new one comes with a new
+/// generation, so a cached filter is good for as long as its (segment, generation) row
+/// is listed.
+#[derive(Debug, Default)]
+pub struct FilterCache {
+    filters: Mutex<HashMap<i64, (i64, Arc<SegmentFilter>)>>,
+}
+
+impl FilterCache {
+    fn get(&self, segment: i64, generation: i64) -> Option<Arc<SegmentFilter>> {
+        let filters = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+        match filters.get(&segment) {
+            Some((g, f)) if *g == generation => Some(f.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, segment: i64, generation: i64, filter: Arc<SegmentFilter>) {
+        let mut filters = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+        filters.insert(segment, (generation, filter));
+    }
+}
+
+/// The segments that may hold entries about `subject` below leaf `before`, newest
+/// first: every segment not yet sealed or without a filter, and each sealed one whose
+/// filter says perhaps for one of the person's tokens.
+///
+/// `subject` must be computed before this is called: a rotation finishing in between
+/// could otherwise leave a filter of old tokens to be asked about new ones.
+async fn candidates(store: &Store, subject: &[Token], before: i64) -> Result<Vec<i64>, StoreError> {
+    let size = i64::try_from(store.tree_size().await?)
+        .map_err(|_| StoreError::corrupt("tree size out of range"))?;
+    let last = before.min(size) - 1;
+    if last < 0 {
+        return Ok(Vec::new());
+    }
+    let listed: HashMap<i64, i64> = store.segment_filters().await?.into_iter().collect();
+    let cache = store.filter_cache();
+    let mut out = Vec::new();
+    for segment in (0..=segment_of(last)).rev() {
+        let Some(&generation) = listed.get(&segment) else {
+            out.push(segment);
+            continue;
+        };
+        let filter = match cache.get(segment, generation) {
+            Some(f) => Some(f),
+            None => match store.segment_filter(segment, generation).await? {
+                Some(bytes) => SegmentFilter::from_bytes(&bytes).map(|f| {
+                    let f = Arc::new(f);
+                    cache.put(segment, generation, f.clone());
+                    f
+                }),
+                // Deleted by a rotation since it was listed: probe the segment.
+                None => None,
+            },
+        };
+        let perhaps = filter.is_none_or(|f| subject.iter().any(|t| f.may_contain(&t.bytes)));
+        if perhaps {
+            out.push(segment);
+        }
+    }
+    Ok(out)
+}
+
+/// Entries about `subject` below leaf `before`, newest first, at most `limit`.
+pub async fn lookups(
+    store: &Store,
+    subject: &[Token],
+    before: i64,
+    limit: i64,
+) -> Result<Vec<crate::store::SubjectLookup>, StoreError> {
+    let segments = candidates(store, subject, before).await?;
+    let mut out = Vec::new();
+    for group in segments.chunks(SEGMENTS_PER_QUERY) {
+        let wanted = limit - out.len() as i64;
+        if wanted <= 0 {
+            break;
+        }
+        // Segments are disjoint leaf ranges, newest group first: each group's rows are
+        // all older than the previous group's, so appending keeps the order.
+        out.extend(
+            store
+                .subject_lookups(subject, group, before, wanted)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// Builds the filters of sealed segments that have none, newest first, at most `budget`
+/// of them; returns how many it stored. Run from housekeeping: after an upgrade to
+/// migration 0015 every old segment needs one, and each new segment needs one once full.
+pub async fn build_filters(store: &Store, budget: usize) -> Result<usize, StoreError> {
+    // Read before the tokens: a rotation committing after this moves the generation on,
+    // and the store then refuses a filter built from tokens it may have changed.
+    let generation = store.subject_index_generation().await?;
+    let size = i64::try_from(store.tree_size().await?)
+        .map_err(|_| StoreError::corrupt("tree size out of range"))?;
+    let listed: HashMap<i64, i64> = store.segment_filters().await?.into_iter().collect();
+    let mut built = 0;
+    for segment in (0..segment_of(size)).rev() {
+        if built == budget {
+            break;
+        }
+        if listed.contains_key(&segment) {
+            continue;
+        }
+        let tokens = store.segment_tokens(segment).await?;
+        let filter = SegmentFilter::build(&tokens);
+        if !store
+            .insert_segment_filter(segment, generation, &filter.to_bytes())
+            .await?
+        {
+            // A rotation moved the generation on: the next pass starts again.
+            break;
+        }
+        built += 1;
+    }
+    Ok(built)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(i: u32) -> [u8; 32] {
+        *blake3::hash(&i.to_le_bytes()).as_bytes()
+    }
+
+    #[test]
+    fn a_filter_never_says_no_for_a_token_it_was_built_from() {
+        let tokens: Vec<[u8; 32]> = (0..50_000).map(token).collect();
+        let filter = SegmentFilter::build(&tokens);
+        assert!(tokens.iter().all(|t| filter.may_contain(t)));
+    }
+
+    #[test]
+    fn a_filter_says_perhaps_for_well_under_one_percent_of_absent_tokens() {
+        let tokens: Vec<[u8; 32]> = (0..50_000).map(token).collect();
+        let filter = SegmentFilter::build(&tokens);
+        let wrong = (1_000_000..1_100_000)
+            .filter(|&i| filter.may_contain(&token(i)))
+            .count();
+        // 12 bits and 8 probes per token: about 0.31 % expected.
+        assert!(wrong < 500, "{wrong} of 100 000 absent tokens said perhaps");
+        assert!(wrong > 0, "a Bloom filter this size is never exact");
+    }
+
+    #[test]
+    fn a_stored_filter_reads_back_the_same_and_an_unknown_layout_reads_as_none() {
+        let filter = SegmentFilter::build(&[token(1), token(2)]);
+        let stored = filter.to_bytes();
+        assert_eq!(SegmentFilter::from_bytes(&stored), Some(filter));
+        let mut other = stored.clone();
+        other[0] = 2;
+        assert_eq!(SegmentFilter::from_bytes(&other), None);
+        assert_eq!(SegmentFilter::from_bytes(&[]), None);
+        assert_eq!(SegmentFilter::from_bytes(&[FORMAT]), None);
+    }
+
+    #[test]
+    fn an_empty_segment_gets_a_filter_that_says_no_to_everyone() {
+        let filter = SegmentFilter::build::<[u8; 32]>(&[]);
+        assert!(!(0..1000).any(|i| filter.may_contain(&token(i))));
+    }
+}
