@@ -118,6 +118,26 @@ impl FilterCache {
     }
 }
 
+/// The filter stored for `segment` at `generation`, from the cache or else the database.
+async fn cached(
+    store: &Store,
+    segment: i64,
+    generation: i64,
+) -> Result<Option<Arc<SegmentFilter>>, StoreError> {
+    let cache = store.filter_cache();
+    if let Some(f) = cache.get(segment, generation) {
+        return Ok(Some(f));
+    }
+    let Some(bytes) = store.segment_filter(segment, generation).await? else {
+        return Ok(None);
+    };
+    Ok(SegmentFilter::from_bytes(&bytes).map(|f| {
+        let f = Arc::new(f);
+        cache.put(segment, generation, f.clone());
+        f
+    }))
+}
+
 /// The segments that may hold entries about `subject` below leaf `before`, newest
 /// first: every segment not yet sealed or without a filter, and each sealed one whose
 /// filter says perhaps for one of the person's tokens.
@@ -125,32 +145,20 @@ impl FilterCache {
 /// `subject` must be computed before this is called: a rotation finishing in between
 /// could otherwise leave a filter of old tokens to be asked about new ones.
 async fn candidates(store: &Store, subject: &[Token], before: i64) -> Result<Vec<i64>, StoreError> {
-    let size = i64::try_from(store.tree_size().await?)
-        .map_err(|_| StoreError::corrupt("tree size out of range"))?;
+    let (size, listed) = store.segment_filters().await?;
     let last = before.min(size) - 1;
     if last < 0 {
         return Ok(Vec::new());
     }
-    let listed: HashMap<i64, i64> = store.segment_filters().await?.into_iter().collect();
-    let cache = store.filter_cache();
+    let listed: HashMap<i64, i64> = listed.into_iter().collect();
     let mut out = Vec::new();
     for segment in (0..=segment_of(last)).rev() {
         let Some(&generation) = listed.get(&segment) else {
             out.push(segment);
             continue;
         };
-        let filter = match cache.get(segment, generation) {
-            Some(f) => Some(f),
-            None => match store.segment_filter(segment, generation).await? {
-                Some(bytes) => SegmentFilter::from_bytes(&bytes).map(|f| {
-                    let f = Arc::new(f);
-                    cache.put(segment, generation, f.clone());
-                    f
-                }),
-                // Deleted by a rotation since it was listed: probe the segment.
-                None => None,
-            },
-        };
+        // `None` if deleted by a rotation since it was listed: the segment is probed.
+        let filter = cached(store, segment, generation).await?;
         let perhaps = filter.is_none_or(|f| subject.iter().any(|t| f.may_contain(&t.bytes)));
         if perhaps {
             out.push(segment);
@@ -185,15 +193,15 @@ pub async fn lookups(
 }
 
 /// Builds the filters of sealed segments that have none, newest first, at most `budget`
-/// of them; returns how many it stored. Run from housekeeping: after an upgrade to
-/// migration 0015 every old segment needs one, and each new segment needs one once full.
+/// of them, and reads the others into this hub's cache; returns how many it built. Run
+/// from housekeeping: after an upgrade to migration 0015 every old segment needs one, and
+/// each new segment needs one once full.
 pub async fn build_filters(store: &Store, budget: usize) -> Result<usize, StoreError> {
     // Read before the tokens: a rotation committing after this moves the generation on,
     // and the store then refuses a filter built from tokens it may have changed.
     let generation = store.subject_index_generation().await?;
-    let size = i64::try_from(store.tree_size().await?)
-        .map_err(|_| StoreError::corrupt("tree size out of range"))?;
-    let listed: HashMap<i64, i64> = store.segment_filters().await?.into_iter().collect();
+    let (size, listed) = store.segment_filters().await?;
+    let listed: HashMap<i64, i64> = listed.into_iter().collect();
     let mut built = 0;
     for segment in (0..segment_of(size)).rev() {
         if built == budget {
@@ -211,7 +219,18 @@ pub async fn build_filters(store: &Store, budget: usize) -> Result<usize, StoreE
             // A rotation moved the generation on: the next pass starts again.
             break;
         }
+        // Any filter built at this generation holds every token the segment can still
+        // have (only retention removes tokens meanwhile), so this one serves even where
+        // another instance's was stored first.
+        store
+            .filter_cache()
+            .put(segment, generation, Arc::new(filter));
         built += 1;
+    }
+    // Read every other filter into this hub's memory now, so that the first lookups after
+    // a start do not each wait for hundreds of them.
+    for (segment, generation) in listed {
+        cached(store, segment, generation).await?;
     }
     Ok(built)
 }
