@@ -37,9 +37,19 @@ const PROBES: u64 = 8;
 const FORMAT: u8 = 1;
 
 /// A Bloom filter of the subject tokens in one sealed segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SegmentFilter {
     bits: Vec<u8>,
+}
+
+/// Its size only: the bits are derived from people's tokens, and a segment's are
+/// 200 KB.
+impl std::fmt::Debug for SegmentFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentFilter")
+            .field("bytes", &self.bits.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SegmentFilter {
