@@ -59,7 +59,7 @@ impl SegmentFilter {
             bits: vec![0; bytes],
         };
         for t in tokens {
-            for p in positions(filter.bits.len(), t.as_ref()) {
+            for p in positions(filter.bits.len(), probe_key(t.as_ref())) {
                 filter.bits[p / 8] |= 1 << (p % 8);
             }
         }
@@ -67,7 +67,12 @@ impl SegmentFilter {
     }
 
     pub fn may_contain(&self, token: &[u8]) -> bool {
-        positions(self.bits.len(), token).all(|p| self.bits[p / 8] & (1 << (p % 8)) != 0)
+        self.may_contain_key(probe_key(token))
+    }
+
+    /// As `may_contain`, with the token's [`probe_key`] computed once for every segment.
+    fn may_contain_key(&self, key: ProbeKey) -> bool {
+        positions(self.bits.len(), key).all(|p| self.bits[p / 8] & (1 << (p % 8)) != 0)
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -89,17 +94,24 @@ impl SegmentFilter {
     }
 }
 
-/// The bit positions of `token` in a filter of `bytes` bytes, by double hashing. The token
-/// is hashed again rather than used as it is: tokens are keyed hashes already, but the
-/// filter should not depend on that (the bench tool's synthetic subjects are not).
-fn positions(bytes: usize, token: &[u8]) -> impl Iterator<Item = usize> + use<> {
+/// The two hashes a token's bit positions are derived from, in a filter of any size.
+#[derive(Debug, Clone, Copy)]
+struct ProbeKey(u64, u64);
+
+/// The token is hashed again rather than used as it is: tokens are keyed hashes already,
+/// but the filter should not depend on that (the bench tool's synthetic subjects are not).
+fn probe_key(token: &[u8]) -> ProbeKey {
     let h = blake3::hash(token);
     let word = |i: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&h.as_bytes()[i..i + 8]);
         u64::from_le_bytes(w)
     };
-    let (a, b) = (word(0), word(8) | 1);
+    ProbeKey(word(0), word(8) | 1)
+}
+
+/// The bit positions of a token in a filter of `bytes` bytes, by double hashing.
+fn positions(bytes: usize, ProbeKey(a, b): ProbeKey) -> impl Iterator<Item = usize> + use<> {
     let m = (bytes * 8) as u64;
     (0..PROBES).map(move |i| (a.wrapping_add(i.wrapping_mul(b)) % m) as usize)
 }
@@ -161,6 +173,8 @@ async fn candidates(store: &Store, subject: &[Token], before: i64) -> Result<Vec
         return Ok(Vec::new());
     }
     let listed: HashMap<i64, i64> = listed.into_iter().collect();
+    // Hashed once here, not once per segment: at 100 M entries there are 763 segments.
+    let keys: Vec<ProbeKey> = subject.iter().map(|t| probe_key(&t.bytes)).collect();
     let mut out = Vec::new();
     for segment in (0..=segment_of(last)).rev() {
         let Some(&generation) = listed.get(&segment) else {
@@ -169,7 +183,7 @@ async fn candidates(store: &Store, subject: &[Token], before: i64) -> Result<Vec
         };
         // `None` if deleted by a rotation since it was listed: the segment is probed.
         let filter = cached(store, segment, generation).await?;
-        let perhaps = filter.is_none_or(|f| subject.iter().any(|t| f.may_contain(&t.bytes)));
+        let perhaps = filter.is_none_or(|f| keys.iter().any(|k| f.may_contain_key(*k)));
         if perhaps {
             out.push(segment);
         }
