@@ -24,6 +24,11 @@
 #                         hub's audit writer did meanwhile (its /metrics, on a free port):
 #                         group commits/s, entries per commit, mean commit ms, busy share,
 #                         and group commits that took over 25 ms (a stalled disk sync)
+#   BENCH_FLOOR           1 (default) also measures, at each of BENCH_RATES, nginx answering a
+#                         static page (scripts/bench/floor.sh installs and starts it): the
+#                         floor of the fixed-rate latency on this machine with this load
+#                         generator; 0 skips it. Each backend's /healthz is measured at the
+#                         same rates either way (the hub without the audit path)
 #   BENCH_CROWDSEC        1 (default) also measures CrowdSec's LAPI decision lookup
 #                         (scripts/bench/crowdsec.sh installs and starts it); 0 skips it
 #   BENCH_INSTRUCTIONS    1 (default) also counts instructions per request with callgrind
@@ -103,6 +108,7 @@ cleanup() {
         psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 || true
     fi
     if [ -n "${CROWDSEC_PID:-}" ]; then crowdsec_stop || true; fi
+    if [ -n "${FLOOR_PID:-}" ]; then floor_stop || true; fi
     if [ "$rc" -ne 0 ] || [ "${BENCH_KEEP:-0}" = 1 ]; then
         log "work directory kept: $WORK"
     else
@@ -329,6 +335,10 @@ bench_backend() {
             -H 'Content-Type: application/json' -d "$(match_body)" "$base/v1/matches"
         w1=$(writer_totals)
         RATE_ROWS+=("| $BACKEND | POST /v1/matches | $rate | $O_RPS | $O_P50 | $O_P99 | $O_P999 | $O_MAX | $O_NON200 | $(writer_cells "$w0" "$w1" "$O_SECS") |")
+        # The same hub without the audit path: what of the tail is not the match's.
+        sleep 1
+        run_oha "$BACKEND-healthz-rate-$rate" "$rate" "$base/healthz"
+        RATE_ROWS+=("| $BACKEND | GET /healthz (no audit) | $rate | $O_RPS | $O_P50 | $O_P99 | $O_P999 | $O_MAX | $O_NON200 | | | | | |")
     done
 
     sleep 1
@@ -405,13 +415,30 @@ if [ "${BENCH_CROWDSEC:-1}" = 1 ]; then
         for rate in $RATES; do
             sleep 1
             run_oha "crowdsec-rate-$rate" "$rate" -H "X-Api-Key: $CROWDSEC_KEY" -H "User-Agent: $CROWDSEC_USER_AGENT" "$CROWDSEC_URL"
-            RATE_ROWS+=("| CrowdSec LAPI | GET /v1/decisions?ip= | $rate | $O_RPS | $O_P50 | $O_P99 | $O_P999 | $O_MAX | $O_NON200 | | | | |")
+            RATE_ROWS+=("| CrowdSec LAPI | GET /v1/decisions?ip= | $rate | $O_RPS | $O_P50 | $O_P99 | $O_P999 | $O_MAX | $O_NON200 | | | | | |")
         done
         HUB_PID=""
         crowdsec_stop || true
         CROWDSEC_PID=""
     else
         log "CrowdSec's LAPI did not start; its rows are missing"
+    fi
+fi
+
+# The machine's floor for the fixed-rate runs: a static page from nginx, the same oha command.
+if [ "${BENCH_FLOOR:-1}" = 1 ] && [ -n "$RATES" ]; then
+    # shellcheck source=scripts/bench/floor.sh
+    source scripts/bench/floor.sh
+    if floor_start "$WORK/floor"; then
+        for rate in $RATES; do
+            sleep 1
+            log "nginx $FLOOR_VERSION (floor): GET / at a fixed $rate/s"
+            run_oha "floor-rate-$rate" "$rate" "$FLOOR_URL"
+            RATE_ROWS+=("| nginx $FLOOR_VERSION (the floor) | GET / (static) | $rate | $O_RPS | $O_P50 | $O_P99 | $O_P999 | $O_MAX | $O_NON200 | | | | | |")
+        done
+        floor_stop || true
+    else
+        log "nginx did not start; the floor rows are missing"
     fi
 fi
 
