@@ -4,7 +4,7 @@
 # "ok" on loopback, measured with the same oha command as the hub (scripts/bench.sh). No
 # server answers faster than that on the same machine with the same load generator, so a
 # p99 target below nginx's p99 cannot be shown here, whatever the hub does
-# (docs/benchmarks.md, "The machine's floor").
+# (docs/benchmarks.md, "Fourteenth session: the machine's floor").
 #
 #   source scripts/bench/floor.sh
 #   floor_start "$WORK/floor"   # sets FLOOR_URL FLOOR_PID FLOOR_VERSION
