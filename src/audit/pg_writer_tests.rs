@@ -354,3 +354,22 @@ async fn an_append_refused_before_sending_releases_the_head_lock() -> Outcome {
     committed?;
     db.drop().await
 }
+
+#[tokio::test]
+async fn the_writers_session_plans_its_statements_once() -> Outcome {
+    let Some(db) = PgDb::new().await? else {
+        return Ok(());
+    };
+    let mut log = db
+        .store
+        .pg_log()
+        .await?
+        .ok_or("no writer connection on PostgreSQL")?;
+    assert_eq!(
+        log.setting("plan_cache_mode").await?,
+        "force_generic_plan",
+        "the writer's statements are planned again at every execution"
+    );
+    drop(log);
+    db.drop().await
+}

@@ -132,6 +132,12 @@ impl PgLog {
                     tracing::warn!(error = %crate::errors::Chain(&e), "the audit writer's PostgreSQL connection ended");
                 }
             });
+            // The statements are prepared once and run with arrays of any length, where a
+            // custom plan would be made again at every execution: planning was about a sixth
+            // of the server's CPU per match (docs/benchmarks.md, "Issue 14", step 20).
+            client
+                .batch_execute("SET plan_cache_mode = force_generic_plan")
+                .await?;
             let s = Statements::prepare(&client).await?;
             self.open = false;
             self.conn = Some(Connected { client, s });
@@ -172,6 +178,18 @@ impl PgLog {
             committed.unwrap_or_else(|| Err(StoreError::corrupt("the commit was not sent"))),
             begun,
         )
+    }
+
+    /// A setting of the writer's session, for tests.
+    #[cfg(test)]
+    pub(crate) async fn setting(&mut self, name: &str) -> Result<String, StoreError> {
+        self.connect_if_lost().await?;
+        let conn = self.conn.as_ref().ok_or(StoreError::Lost)?;
+        let row = conn
+            .client
+            .query_one("SELECT current_setting($1)", &[&name])
+            .await?;
+        Ok(row.try_get(0)?)
     }
 
     /// Abandons the open transaction and releases the head lock.
