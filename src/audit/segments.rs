@@ -299,6 +299,14 @@ mod tests {
     }
 
     #[test]
+    fn a_filters_debug_output_gives_its_size_and_none_of_its_bits() {
+        let filter = SegmentFilter::build(&[token(1), token(2)]);
+        let shown = format!("{filter:?}");
+        assert!(shown.contains("bytes: 8"), "{shown}");
+        assert!(!shown.contains("bits"), "{shown}");
+    }
+
+    #[test]
     fn an_empty_segment_gets_a_filter_that_says_no_to_everyone() {
         let filter = SegmentFilter::build::<[u8; 32]>(&[]);
         assert!(!(0..1000).any(|i| filter.may_contain(&token(i))));
